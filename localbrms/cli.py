@@ -1,0 +1,122 @@
+"""Command line: ``serve``, ``seed`` and ``pat`` (see ``python -m localbrms --help``).
+
+``seed`` and ``pat`` write to SQLite directly, so they work with or without a running
+server on the same file; they avoid importing the web stack so they start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m localbrms", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.add_argument("--db", type=Path, required=True, help="SQLite file (created if missing)")
+    serve.add_argument(
+        "--pat",
+        default=os.environ.get("LOCALBRMS_PAT"),
+        help="admin personal access token, all permissions (default: $LOCALBRMS_PAT)",
+    )
+    serve.add_argument("--port-file", type=Path, help="write the bound port here once ready")
+    serve.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.add_argument("--keep-alive", type=int, default=5, help="idle keep-alive timeout in seconds")
+
+    seed = sub.add_parser("seed", help="create the demo project, release and environments")
+    seed.add_argument("--db", type=Path, required=True)
+    seed.add_argument("--project-key", help="reuse this project if it exists (idempotent)")
+    seed.add_argument("--json", action="store_true", help="print JSON (default: a short summary)")
+
+    pat = sub.add_parser("pat", help="create a personal access token")
+    pat.add_argument("--db", type=Path, required=True)
+    pat.add_argument(
+        "--permissions", required=True, help="comma-separated, e.g. environments,releases:deploy"
+    )
+    pat.add_argument("--projects", help="comma-separated project ids the token is limited to")
+    pat.add_argument("--name")
+    pat.add_argument("--json", action="store_true", help="print JSON (default: the token only)")
+    return parser
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from localbrms.seed import seed
+    from localbrms.store import Store
+
+    store = Store(args.db)
+    try:
+        result = seed(store, project_key=args.project_key)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"project {result['projectId']} ({result['projectKey']}), release {result['releaseId']}")
+        for env in result["environments"]:
+            print(f"  {env['key']:<12} {env['type']:<10} {env['id']}")
+    return 0
+
+
+def _cmd_pat(args: argparse.Namespace) -> int:
+    from localbrms.ids import parse_uuid
+    from localbrms.permissions import PERMISSIONS
+    from localbrms.repo import pats
+    from localbrms.store import Store
+
+    permissions = _split(args.permissions) or []
+    unknown = sorted(set(permissions) - PERMISSIONS)
+    if not permissions or unknown:
+        print(f"error: unknown or missing permissions: {', '.join(unknown) or '(none)'}", file=sys.stderr)
+        return 2
+    projects = _split(args.projects)
+    if projects is not None:
+        parsed = [parse_uuid(p) for p in projects]
+        if any(p is None for p in parsed):
+            print("error: --projects must be project ids (UUIDs)", file=sys.stderr)
+            return 2
+        projects = [p for p in parsed if p is not None]
+    store = Store(args.db)
+    try:
+        with store.write() as conn:
+            token, row = pats.create(conn, permissions=permissions, projects=projects, name=args.name)
+    finally:
+        store.close()
+    result: dict[str, Any] = {
+        "id": row["id"],
+        "token": token,
+        "permissions": sorted(set(permissions)),
+        "projects": projects,
+    }
+    print(json.dumps(result, indent=2) if args.json else token)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        from localbrms.server import serve
+
+        if not args.pat:
+            print("error: --pat (or $LOCALBRMS_PAT) is required", file=sys.stderr)
+            return 2
+        serve(args.host, args.port, args.db, args.pat, args.port_file, args.log_level, args.keep_alive)
+        return 0
+    if args.command == "seed":
+        return _cmd_seed(args)
+    return _cmd_pat(args)

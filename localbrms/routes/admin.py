@@ -1,0 +1,105 @@
+"""``/_localbrms/*``: operations for tests and benchmarks (admin PAT only, never faulted).
+
+Metrics, fault rules, PAT creation, seeding and approving change requests.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+
+from localbrms import __version__
+from localbrms.auth import require_admin
+from localbrms.errors import BRMSError, not_found
+from localbrms.faults import FaultRegistry, FaultRuleIn
+from localbrms.metrics import RequestMetrics
+from localbrms.repo import environments, pats
+from localbrms.routes.common import store
+from localbrms.routes.releases import deployed_answer
+from localbrms.schemas import PatCreate, SeedRequest
+from localbrms.seed import seed
+
+router = APIRouter(prefix="/_localbrms", dependencies=[Depends(require_admin)])
+
+
+def _metrics(request: Request) -> RequestMetrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+def _faults(request: Request) -> FaultRegistry:
+    return request.app.state.faults  # type: ignore[no-any-return]
+
+
+@router.get("/info")
+async def info(request: Request) -> dict[str, Any]:
+    return {"version": __version__, "pid": os.getpid(), "db": str(store(request).path)}
+
+
+@router.get("/metrics")
+async def get_metrics(request: Request) -> dict[str, Any]:
+    return _metrics(request).snapshot()
+
+
+@router.post("/metrics/reset")
+async def reset_metrics(request: Request) -> dict[str, bool]:
+    _metrics(request).reset()
+    return {"reset": True}
+
+
+@router.get("/faults")
+async def list_faults(request: Request) -> list[dict[str, Any]]:
+    return [rule.describe() for rule in _faults(request).list()]
+
+
+@router.post("/faults", status_code=201)
+async def add_fault(request: Request, rule: FaultRuleIn) -> dict[str, Any]:
+    return _faults(request).add(rule).describe()
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request) -> dict[str, int]:
+    return {"cleared": _faults(request).clear()}
+
+
+@router.delete("/faults/{ruleId}")
+async def delete_fault(request: Request, ruleId: str) -> dict[str, str]:
+    if not _faults(request).remove(ruleId):
+        raise not_found("Fault rule")
+    return {"id": ruleId}
+
+
+@router.post("/pats", status_code=201)
+def create_pat(request: Request, body: PatCreate) -> dict[str, Any]:
+    projects = [str(p) for p in body.projects] if body.projects is not None else None
+    with store(request).write() as conn:
+        token, row = pats.create(conn, permissions=body.permissions, projects=projects, name=body.name)
+    return {
+        "id": row["id"],
+        "token": token,
+        "permissions": sorted(set(body.permissions)),
+        "projects": projects,
+    }
+
+
+@router.post("/seed", status_code=201)
+def seed_route(request: Request, body: Annotated[SeedRequest | None, Body()] = None) -> dict[str, Any]:
+    return seed(store(request), project_key=body.project_key if body else None)
+
+
+@router.post("/change-requests/{changeRequestId}/approve")
+def approve_change_request(request: Request, changeRequestId: str) -> dict[str, Any]:
+    """Stand-in for the reviewers: approving deploys the release the request was for."""
+    with store(request).write() as conn:
+        cr = environments.get_change_request(conn, changeRequestId)
+        if cr is None:
+            raise not_found("Change request")
+        if cr["status"] != "open":
+            raise BRMSError(409, f"Change request is {cr['status']}")
+        env = environments.get(conn, cr["project_id"], cr["environment_id"])
+        if env is None:
+            raise not_found("Environment")
+        environments.close_change_request(conn, cr["id"], "approved")
+        env = environments.deploy(conn, env, cr["release_id"])
+    return {**deployed_answer(env, cr["release_id"], cr["comment"]), "changeRequestId": cr["id"]}
