@@ -1,5 +1,6 @@
-"""The token stack: one EnvironmentToken per configured environment (provider in progress)."""
+"""The token stack: one GoRules environment access token per entry of
+`gorules-tokens:environments` (see README)."""
 
-import pulumi
+from tokenstack.program import run
 
-pulumi.export("project", pulumi.get_project())
+run()

@@ -81,12 +81,15 @@ class EngineEnv:
         )
 
 
-def prepare_workspace(program_dir: Path, dest: Path, links: tuple[str, ...] = ()) -> Path:
+def prepare_workspace(
+    program_dir: Path, dest: Path, links: tuple[str, ...] = (), only: tuple[str, ...] | None = None
+) -> Path:
     """Lays out a program in `dest` so its stack config files stay out of the repo.
 
     `Pulumi.yaml` is copied with its virtualenv made absolute (the repo's `.venv`); the
-    program's files and any `links` (paths relative to the repo, such as `provider`) are
-    symlinked so the dynamic provider imports the code under test, by reference.
+    program's files (or just `only`) and any `links` (paths relative to the repo, such as
+    `provider`) are symlinked so the dynamic provider imports the code under test, by
+    reference.
     """
     dest.mkdir(parents=True, exist_ok=True)
     project = yaml.safe_load((program_dir / "Pulumi.yaml").read_text())
@@ -99,7 +102,7 @@ def prepare_workspace(program_dir: Path, dest: Path, links: tuple[str, ...] = ()
     for entry in program_dir.iterdir():
         if entry.name == "Pulumi.yaml" or entry.name.startswith("Pulumi.") or entry.name.startswith("."):
             continue
-        if entry.name == "__pycache__":
+        if entry.name == "__pycache__" or (only is not None and entry.name not in only):
             continue
         target = dest / entry.name
         if not target.exists():

@@ -1,0 +1,271 @@
+"""Wire client for the GoRules BRMS management API.
+
+One pooled ``httpx.Client`` per base URL per process (created lazily and shared
+by the provider's worker threads) keeps TLS handshakes off the hot path of a
+refresh over many tokens. Redirects are not followed so the PAT can never be
+forwarded to another host. Every failure becomes a scrubbed :class:`BrmsError`
+raised ``from None``, so neither httpx request objects nor chained tracebacks
+reach the CLI output.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Optional
+from urllib.parse import quote, urlsplit
+
+import httpx
+from pydantic import ValidationError
+
+from .config import Credentials, HttpSettings, _is_loopback
+from .errors import BrmsError, register_secret, scrub
+from .models import DeployOutcome, Environment, EnvironmentListItem, parse_deploy_outcome
+from .retry import RETRYABLE_STATUSES, RetryableStatus, RetryPolicy, parse_retry_after
+
+USER_AGENT = "gorules-tokens-pulumi-provider/0.1"
+_MAX_MESSAGE = 500
+
+OP_LIST = "list-environments"
+OP_REGENERATE = "regenerate-token"
+OP_DEPLOY = "deploy-release"
+
+_AUTH_HINT = (
+    "Check the personal access token (gorules:token / GORULES_TOKEN) and that it "
+    "grants the environments permissions on this project"
+)
+
+
+class HttpPool:
+    """Process-wide registry of ``httpx.Client`` instances keyed by base URL."""
+
+    def __init__(
+        self,
+        settings: Optional[HttpSettings] = None,
+        transport: Optional[httpx.BaseTransport] = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, httpx.Client] = {}
+        self._settings = settings
+        self._transport = transport  # tests inject an in-memory BRMS here
+
+    @property
+    def settings(self) -> HttpSettings:
+        if self._settings is None:
+            self._settings = HttpSettings.from_env()
+        return self._settings
+
+    def get(self, base_url: str) -> httpx.Client:
+        with self._lock:
+            client = self._clients.get(base_url)
+            if client is None or client.is_closed:
+                s = self.settings
+                host = urlsplit(base_url).hostname or ""
+                client = httpx.Client(
+                    timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
+                    follow_redirects=False,
+                    headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+                    limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
+                    # A loopback BRMS must never be reached through a proxy.
+                    trust_env=not _is_loopback(host),
+                    transport=self._transport,
+                )
+                self._clients[base_url] = client
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+
+def _brms_message(response: httpx.Response) -> tuple[Optional[str], str]:
+    """(error phrase, message) from a ``{statusCode, error, message}`` body."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")
+        return None, scrub(text[:_MAX_MESSAGE])
+    if isinstance(body, dict):
+        error = body.get("error") if isinstance(body.get("error"), str) else None
+        message = body.get("message")
+        if isinstance(message, list):
+            message = "; ".join(str(m) for m in message)
+        elif message is None:
+            message = body.get("code") or ""
+        return error, scrub(str(message)[:_MAX_MESSAGE])
+    return None, ""
+
+
+def _transport_message(exc: httpx.HTTPError) -> str:
+    detail = str(exc) or exc.__class__.__name__
+    return scrub(f"{exc.__class__.__name__}: {detail}"[:_MAX_MESSAGE])
+
+
+class BrmsClient:
+    """Typed calls to the few BRMS endpoints the provider needs."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        credentials: Credentials,
+        policy: RetryPolicy,
+        settings: HttpSettings,
+        on_mutation: Optional[Callable[[str], None]] = None,
+    ) -> None:
+        self._http = http
+        self._credentials = credentials
+        self._policy = policy
+        self._settings = settings
+        self._on_mutation = on_mutation
+
+    @property
+    def base_url(self) -> str:
+        return self._credentials.base_url
+
+    # -- endpoints ---------------------------------------------------------
+
+    def list_environments(self, project_id: str) -> list[EnvironmentListItem]:
+        path = f"/api/projects/{quote(project_id, safe='')}/environments"
+        body = self._call(OP_LIST, "GET", path, project_id=project_id, environment_id=None, idempotent=True)
+        if not isinstance(body, list):
+            raise BrmsError(OP_LIST, message="unexpected response: expected a JSON array", project_id=project_id)
+        items: list[EnvironmentListItem] = []
+        for raw in body:
+            if isinstance(raw, dict) and isinstance(raw.get("accessToken"), str):
+                register_secret(raw["accessToken"])
+            try:
+                items.append(EnvironmentListItem.model_validate(raw))
+            except ValidationError as exc:
+                raise BrmsError(OP_LIST, message=_shape_error(exc), project_id=project_id) from None
+        return items
+
+    def regenerate_token(self, project_id: str, environment_id: str) -> Environment:
+        path = (
+            f"/api/projects/{quote(project_id, safe='')}/environments/"
+            f"{quote(environment_id, safe='')}/regenerate-token"
+        )
+        try:
+            body = self._call(
+                OP_REGENERATE, "POST", path, project_id=project_id, environment_id=environment_id, idempotent=True
+            )
+        finally:
+            # Even a failed attempt may have been applied server-side.
+            self._mutated(project_id)
+        if isinstance(body, dict) and isinstance(body.get("accessToken"), str):
+            register_secret(body["accessToken"])
+        try:
+            return Environment.model_validate(body)
+        except ValidationError as exc:
+            raise BrmsError(
+                OP_REGENERATE, message=_shape_error(exc), project_id=project_id, environment_id=environment_id
+            ) from None
+
+    def deploy_release(self, project_id: str, release_id: str, environment_id: str, comment: str) -> DeployOutcome:
+        path = f"/api/projects/{quote(project_id, safe='')}/releases/deploy"
+        payload = {"releaseId": release_id, "environmentId": environment_id, "comment": comment}
+        try:
+            body = self._call(
+                OP_DEPLOY, "POST", path, project_id=project_id, environment_id=environment_id,
+                json=payload, idempotent=False,
+            )
+        finally:
+            self._mutated(project_id)
+        return parse_deploy_outcome(body)
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _mutated(self, project_id: str) -> None:
+        if self._on_mutation is not None:
+            self._on_mutation(project_id)
+
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        project_id: Optional[str],
+        environment_id: Optional[str],
+        idempotent: bool,
+        json: Any = None,
+    ) -> Any:
+        url = self._credentials.base_url + path
+        start = time.monotonic()
+        attempts = 0
+
+        def once() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
+            remaining = max(1.0, self._settings.deadline - (time.monotonic() - start))
+            timeout = httpx.Timeout(
+                min(self._settings.read_timeout, remaining),
+                connect=min(self._settings.connect_timeout, remaining),
+            )
+            response = self._http.request(
+                method,
+                url,
+                json=json,
+                timeout=timeout,
+                headers={"Authorization": "Bearer " + self._credentials.pat},
+            )
+            if response.status_code in RETRYABLE_STATUSES:
+                error, message = _brms_message(response)
+                raise RetryableStatus(
+                    response.status_code, parse_retry_after(response.headers.get("Retry-After")), error, message
+                )
+            return response
+
+        try:
+            for attempt in self._policy.retrying(idempotent):
+                with attempt:
+                    response = once()
+        except RetryableStatus as exc:
+            raise BrmsError(
+                operation, status=exc.status, error=exc.error,
+                message=_with_attempts(exc.message, attempts),
+                project_id=project_id, environment_id=environment_id,
+            ) from None
+        except httpx.HTTPError as exc:
+            raise BrmsError(
+                operation, message=_with_attempts(_transport_message(exc), attempts),
+                project_id=project_id, environment_id=environment_id,
+            ) from None
+
+        status = response.status_code
+        if 300 <= status < 400:
+            raise BrmsError(
+                operation, status=status,
+                message="unexpected redirect (not followed, so the PAT is never sent elsewhere); "
+                        "check the BRMS URL",
+                project_id=project_id, environment_id=environment_id,
+            )
+        if status >= 400:
+            error, message = _brms_message(response)
+            hint = _AUTH_HINT if status in (401, 403) else None
+            raise BrmsError(
+                operation, status=status, error=error, message=message,
+                project_id=project_id, environment_id=environment_id, hint=hint,
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise BrmsError(
+                operation, status=status, message="response is not valid JSON",
+                project_id=project_id, environment_id=environment_id,
+            ) from None
+
+
+def _with_attempts(message: str, attempts: int) -> str:
+    suffix = f"gave up after {attempts} attempt{'s' if attempts != 1 else ''}"
+    return f"{message} ({suffix})" if message else suffix
+
+
+def _shape_error(exc: ValidationError) -> str:
+    """Describe a response-shape problem by field location only (never values)."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False)[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "unexpected response: " + "; ".join(parts)

@@ -1,0 +1,206 @@
+"""Where the BRMS URL, the PAT and HTTP tuning come from.
+
+Credentials are read from stack config (``gorules:apiUrl``, ``gorules:token``)
+handed to ``configure()`` by the engine, else from ``GORULES_URL`` /
+``GORULES_TOKEN``. They are resolved lazily, at the first call that talks to
+the BRMS, so ``check`` and ``diff`` (run during preview, possibly without
+credentials) never fail for lack of them, and they are never stored on anything
+that gets pickled into ``__provider``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigError, register_secret
+
+CONFIG_URL_KEY = "gorules:apiUrl"
+CONFIG_TOKEN_KEY = "gorules:token"
+ENV_URL = "GORULES_URL"
+ENV_TOKEN = "GORULES_TOKEN"
+ENV_HTTP_TIMEOUT = "GORULES_HTTP_TIMEOUT"
+ENV_RETRY_ATTEMPTS = "GORULES_RETRY_ATTEMPTS"
+ENV_RETRY_DEADLINE = "GORULES_RETRY_DEADLINE"
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(url: str) -> str:
+    """Validate a BRMS URL and return its root without trailing ``/`` or ``/api``.
+
+    ``https://brms.example.com``, ``https://brms.example.com/`` and
+    ``https://brms.example.com/api/`` all become ``https://brms.example.com``;
+    request paths then always start with ``/api/``. Plain http is accepted only
+    for loopback hosts, and user info is refused because it would travel in
+    every request and end up in logs.
+    """
+    if not isinstance(url, str) or not url:
+        raise ConfigError("BRMS URL must be a non-empty string")
+    if url != url.strip() or any(c.isspace() for c in url):
+        raise ConfigError("BRMS URL must not contain whitespace")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"BRMS URL is malformed: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ConfigError("BRMS URL must start with https:// (or http:// for a loopback host)")
+    if not host:
+        raise ConfigError("BRMS URL has no host")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ConfigError("BRMS URL must not contain user info; put the PAT in gorules:token / GORULES_TOKEN")
+    if parts.query or parts.fragment:
+        raise ConfigError("BRMS URL must not contain a query string or fragment")
+    if scheme == "http" and not _is_loopback(host):
+        raise ConfigError("BRMS URL must use https:// unless the host is loopback (localhost, 127.0.0.0/8, ::1)")
+    path = parts.path.rstrip("/")
+    if path.endswith("/api"):
+        path = path[: -len("/api")]
+    path = path.rstrip("/")
+    return urlunsplit((scheme, parts.netloc.lower(), path, "", ""))
+
+
+def _clean_pat(raw: object, source: str) -> str:
+    if not isinstance(raw, str):
+        raise ConfigError(f"{source} must be a string")
+    pat = raw.strip()  # tolerate the trailing newline of a secret file
+    if not pat:
+        raise ConfigError(f"{source} is empty")
+    if not (pat.isascii() and pat.isprintable()) or any(c.isspace() for c in pat):
+        # Checked here because httpx would otherwise fail while encoding the
+        # header, with an error that may quote part of the value.
+        raise ConfigError(f"{source} must be printable ASCII without whitespace")
+    return pat
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The resolved BRMS root URL and PAT (``repr`` hides the PAT)."""
+
+    base_url: str
+    pat: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        register_secret(self.pat)
+
+
+@dataclass
+class ProviderConfig:
+    """Raw values from ``configure()``; nothing here is validated eagerly."""
+
+    api_url: Optional[str] = None
+    token: Optional[str] = field(default=None, repr=False)
+
+    def default_base_url(self, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+        """The URL used when a resource has no ``api_url``; None if unset/invalid.
+
+        Never raises and needs no PAT, so ``diff`` can use it.
+        """
+        env = os.environ if environ is None else environ
+        raw = self.api_url or env.get(ENV_URL)
+        if not raw:
+            return None
+        try:
+            return normalize_base_url(raw)
+        except ConfigError:
+            return None
+
+    def resolve(
+        self,
+        api_url_override: Optional[str] = None,
+        environ: Optional[Mapping[str, str]] = None,
+    ) -> Credentials:
+        """Pick URL and PAT by precedence and validate them.
+
+        URL: resource ``api_url`` > ``gorules:apiUrl`` > ``GORULES_URL``.
+        PAT: ``gorules:token`` > ``GORULES_TOKEN``.
+        """
+        env = os.environ if environ is None else environ
+        if api_url_override:
+            url, source = api_url_override, "api_url"
+        elif self.api_url:
+            url, source = self.api_url, CONFIG_URL_KEY
+        elif env.get(ENV_URL):
+            url, source = env[ENV_URL], ENV_URL
+        else:
+            raise ConfigError(
+                f"no BRMS URL configured: set stack config '{CONFIG_URL_KEY}', "
+                f"environment variable {ENV_URL}, or the resource's api_url"
+            )
+        try:
+            base_url = normalize_base_url(url)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc.message}") from None
+
+        if self.token:
+            pat = _clean_pat(self.token, CONFIG_TOKEN_KEY)
+        elif env.get(ENV_TOKEN):
+            pat = _clean_pat(env[ENV_TOKEN], ENV_TOKEN)
+        else:
+            raise ConfigError(
+                "no GoRules personal access token configured: run "
+                f"'pulumi config set --secret {CONFIG_TOKEN_KEY} <PAT>' or set {ENV_TOKEN}"
+            )
+        register_secret(pat)
+        return Credentials(base_url=base_url, pat=pat)
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Timeouts and retry bounds; defaults keep a full outage under 60 s."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    max_attempts: int = 5
+    deadline: float = 45.0
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "HttpSettings":
+        """Read ``GORULES_HTTP_TIMEOUT`` (read timeout, s), ``GORULES_RETRY_ATTEMPTS``
+        and ``GORULES_RETRY_DEADLINE`` (total retry budget, s)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            read_timeout=_positive_float(env, ENV_HTTP_TIMEOUT, cls.read_timeout),
+            max_attempts=_positive_int(env, ENV_RETRY_ATTEMPTS, cls.max_attempts),
+            deadline=_positive_float(env, ENV_RETRY_DEADLINE, cls.deadline),
+        )

@@ -1,0 +1,144 @@
+"""Error types and secret scrubbing.
+
+Pulumi 3.272 prints the full Python traceback of any exception raised inside a
+provider method to the CLI (and to Automation API ``on_output``), so every error
+this package raises must be safe to print: no PAT, no environment token, no
+httpx request objects. Messages are scrubbed against a process-wide registry of
+secrets the provider has seen, as a defensive second line behind "never format
+a secret into a message in the first place".
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Optional
+
+_MIN_SECRET_LEN = 6
+_MAX_SECRETS = 10_000
+_REDACTED = "[redacted]"
+_BEARER_RE = re.compile(r"(?i)(bearer\s+)[^\s,;\"']+")
+
+
+class _SecretRegistry:
+    """Thread-safe set of strings that must never appear in messages."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+
+    def register(self, secret: Optional[str]) -> None:
+        if not secret or len(secret) < _MIN_SECRET_LEN:
+            return
+        with self._lock:
+            if len(self._secrets) >= _MAX_SECRETS:
+                # Bounded memory; the oldest entries are not tracked, so drop all
+                # but keep scrubbing the current one. Tokens are short-lived here.
+                self._secrets.clear()
+            self._secrets.add(secret)
+
+    def scrub(self, text: str) -> str:
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, _REDACTED)
+        return _BEARER_RE.sub(lambda m: m.group(1) + _REDACTED, text)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._secrets.clear()
+
+
+SECRETS = _SecretRegistry()
+
+
+def register_secret(secret: Optional[str]) -> None:
+    """Remember a secret so that any later message containing it is redacted."""
+    SECRETS.register(secret)
+
+
+def scrub(text: str) -> str:
+    """Redact every registered secret (and any ``Bearer <x>``) from ``text``."""
+    return SECRETS.scrub(text)
+
+
+class GoRulesProviderError(Exception):
+    """Base class; the message is scrubbed at construction time."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(GoRulesProviderError):
+    """Missing or invalid provider configuration (URL, PAT, timeouts)."""
+
+
+class BrmsError(GoRulesProviderError):
+    """A BRMS call failed.
+
+    Carries the operation name, HTTP status (None for transport failures), the
+    BRMS message and the environment/project ids, so the CLI output tells the
+    operator what failed and where without exposing credentials.
+    """
+
+    def __init__(
+        self,
+        operation: str,
+        *,
+        status: Optional[int] = None,
+        message: str = "",
+        error: Optional[str] = None,
+        project_id: Optional[str] = None,
+        environment_id: Optional[str] = None,
+        hint: Optional[str] = None,
+    ) -> None:
+        self.operation = operation
+        self.status = status
+        self.error = scrub(error) if error else None
+        self.brms_message = scrub(message)
+        self.project_id = project_id
+        self.environment_id = environment_id
+        self.hint = hint
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        parts = [f"gorules {self.operation} failed"]
+        if self.status is not None:
+            status = f"HTTP {self.status}"
+            if self.error:
+                status += f" {self.error}"
+            parts.append(status)
+        if self.brms_message:
+            parts.append(self.brms_message)
+        text = ": ".join(parts)
+        where = []
+        if self.environment_id:
+            where.append(f"environment {self.environment_id}")
+        if self.project_id:
+            where.append(f"project {self.project_id}")
+        if where:
+            text += f" ({', '.join(where)})"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+    def copy(self) -> "BrmsError":
+        """A fresh instance (own traceback) for re-raising in another thread."""
+        return BrmsError(
+            self.operation,
+            status=self.status,
+            message=self.brms_message,
+            error=self.error,
+            project_id=self.project_id,
+            environment_id=self.environment_id,
+            hint=self.hint,
+        )
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404

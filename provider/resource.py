@@ -1,0 +1,71 @@
+"""The ``EnvironmentToken`` resource users instantiate in their programs."""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from .lifecycle import OUTPUT_FIELDS, EnvironmentTokenProvider
+
+
+class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
+    """A GoRules BRMS environment access token; creating/replacing it regenerates the token.
+
+    Type token: ``pulumi-python:dynamic/gorules:EnvironmentToken``. Changing
+    ``project_id``, ``environment_id``, ``api_url`` or ``keepers`` replaces the
+    resource (new token), as does ``rotate_after`` elapsing. ``access_token`` is
+    always a secret output.
+    """
+
+    access_token: pulumi.Output[str]
+    fingerprint: pulumi.Output[str]
+    rotated_at: pulumi.Output[str]
+    next_rotation_at: pulumi.Output[Optional[str]]
+    environment_name: pulumi.Output[Optional[str]]
+    environment_key: pulumi.Output[Optional[str]]
+    environment_type: pulumi.Output[Optional[str]]
+    release_id: pulumi.Output[Optional[str]]
+    redeploy_status: pulumi.Output[str]
+    token_source: pulumi.Output[str]
+    project_id: pulumi.Output[str]
+    environment_id: pulumi.Output[str]
+    keepers: pulumi.Output[Mapping[str, str]]
+    rotate_after: pulumi.Output[Optional[str]]
+    revoke_on_delete: pulumi.Output[bool]
+    adopt_existing: pulumi.Output[bool]
+    redeploy: pulumi.Output[bool]
+    api_url: pulumi.Output[Optional[str]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        project_id: pulumi.Input[str],
+        environment_id: pulumi.Input[str],
+        keepers: Optional[pulumi.Input[Mapping[str, pulumi.Input[str]]]] = None,
+        rotate_after: Optional[pulumi.Input[str]] = None,
+        revoke_on_delete: Optional[pulumi.Input[bool]] = None,
+        adopt_existing: Optional[pulumi.Input[bool]] = None,
+        redeploy: Optional[pulumi.Input[bool]] = None,
+        api_url: Optional[pulumi.Input[str]] = None,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        props: dict = {
+            "project_id": project_id,
+            "environment_id": environment_id,
+            "keepers": keepers,
+            "rotate_after": rotate_after,
+            "revoke_on_delete": revoke_on_delete,
+            "adopt_existing": adopt_existing,
+            "redeploy": redeploy,
+            "api_url": api_url,
+        }
+        # Output-only properties must be present (as None) to get resolvers.
+        props.update({name: None for name in OUTPUT_FIELDS})
+        # Merged here so no caller can forget to keep the token secret.
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["access_token"])
+        )
+        super().__init__(EnvironmentTokenProvider(), resource_name, props, opts)

@@ -1,0 +1,176 @@
+"""EnvironmentToken through the real engine: create, secrecy at rest, rotation by keepers,
+by `--replace` and by `rotate_after`, refresh adoption, revocation on destroy."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from support.brms import env_by_name, evaluate, live_token, regenerate_out_of_band, requests_made
+from support import state
+
+pytestmark = pytest.mark.engine
+
+
+def entry(seed: dict[str, Any], env: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
+    found = env_by_name(seed, env)
+    return {"name": name or env, "projectId": seed["projectId"], "environmentId": found["id"], **extra}
+
+
+def test_up_creates_secret_tokens_that_work_and_never_reach_disk_in_clear(token_stack, seeded, brms) -> None:
+    ts = token_stack([entry(seeded, "staging"), entry(seeded, "production")])
+    ts.up()
+
+    tokens = ts.tokens()
+    assert set(tokens) == {"staging", "production"}
+    for name, token in tokens.items():
+        env = env_by_name(seeded, name)
+        assert token == live_token(brms, seeded["projectId"], env["id"])
+        assert evaluate(brms, seeded["projectId"], env["id"], token) == 200
+        assert ts.fingerprints()[name].startswith("sha256:")
+
+    shown = ts.engine.cli("stack", "output", "--stack", "test", cwd=ts.work_dir).stdout
+    assert "[secret]" in shown
+    state.assert_no_plaintext([*tokens.values(), brms.pat], state.backend_files(ts.engine.backend))
+
+    checkpoint = state.stack_checkpoint(ts.engine.backend, "gorules-tokens", "test")
+    ids = sorted(r["id"] for r in state.resources(checkpoint) if r["type"].endswith("EnvironmentToken"))
+    assert ids == sorted(f"{seeded['projectId']}/{env_by_name(seeded, n)['id']}" for n in tokens)
+
+
+def test_keepers_change_rotates_and_kills_the_old_token(token_stack, seeded, brms) -> None:
+    ts = token_stack([entry(seeded, "staging", keepers={"rotation": "1"})])
+    ts.up()
+    old = ts.tokens()["staging"]
+    old_fp = ts.fingerprints()["staging"]
+
+    ts.configure([entry(seeded, "staging", keepers={"rotation": "2"})])
+    preview = ts.preview()
+    assert preview.change_summary.get("replace") == 1
+
+    ts.up()
+    new = ts.tokens()["staging"]
+    env_id = env_by_name(seeded, "staging")["id"]
+    assert new != old and ts.fingerprints()["staging"] != old_fp
+    assert evaluate(brms, seeded["projectId"], env_id, new) == 200
+    assert evaluate(brms, seeded["projectId"], env_id, old) == 401
+
+
+def test_replace_flag_rotates(token_stack, seeded, brms) -> None:
+    ts = token_stack([entry(seeded, "staging")])
+    ts.up()
+    old = ts.tokens()["staging"]
+    up = ts.up(replace=[ts.urn("staging")])
+    assert up.summary.resource_changes.get("replace") == 1
+    new = ts.tokens()["staging"]
+    env_id = env_by_name(seeded, "staging")["id"]
+    assert new != old
+    assert evaluate(brms, seeded["projectId"], env_id, new) == 200
+    assert evaluate(brms, seeded["projectId"], env_id, old) == 401
+
+
+def test_no_change_preview_is_silent_and_makes_no_request(token_stack, seeded, brms) -> None:
+    ts = token_stack([entry(seeded, "staging"), entry(seeded, "production")])
+    ts.up()
+    brms.reset_metrics()
+    preview = ts.preview()
+    assert preview.change_summary == {"same": 3}
+    assert requests_made(brms) == 0
+
+
+def test_rotate_after_shows_a_replacement_once_due(token_stack, seeded, brms) -> None:
+    ts = token_stack([entry(seeded, "staging", rotateAfter="12s")])
+    ts.up()
+    old = ts.tokens()["staging"]
+    due = datetime.fromisoformat(ts.stack.outputs()["nextRotationAt"].value["staging"].replace("Z", "+00:00"))
+    rotated = datetime.fromisoformat(ts.stack.outputs()["rotatedAt"].value["staging"].replace("Z", "+00:00"))
+    assert due - rotated == timedelta(seconds=12)
+
+    early = ts.preview().change_summary
+    if datetime.now(timezone.utc) < due:  # only meaningful if the machine was quick enough
+        assert early == {"same": 2}
+
+    time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 1)
+    assert ts.preview().change_summary.get("replace") == 1
+    ts.up()
+    new = ts.tokens()["staging"]
+    assert new != old
+    assert evaluate(brms, seeded["projectId"], env_by_name(seeded, "staging")["id"], new) == 200
+
+
+def test_refresh_adopts_a_token_regenerated_out_of_band(token_stack, seeded, brms) -> None:
+    ts = token_stack([entry(seeded, "staging"), entry(seeded, "production")])
+    ts.up()
+    before = ts.fingerprints()["staging"]
+    env_id = env_by_name(seeded, "staging")["id"]
+    live = regenerate_out_of_band(brms, seeded["projectId"], env_id)
+
+    brms.reset_metrics()
+    ts.stack.refresh(on_output=lambda _l: None)
+    # One list request for both tokens of the project, not one per token.
+    assert requests_made(brms) == 1
+
+    # Refresh rewrites resource state (stack outputs follow at the next up).
+    refreshed = ts.resource_outputs("staging")
+    assert refreshed["access_token"] == live
+    assert refreshed["fingerprint"] != before
+    state.assert_no_plaintext([live, brms.pat], state.backend_files(ts.engine.backend))
+
+    brms.reset_metrics()
+    ts.up()
+    assert ts.tokens()["staging"] == live
+    assert requests_made(brms, "regenerate-token") == 0
+
+
+@pytest.mark.parametrize("revoke", [True, False])
+def test_destroy_revokes_only_when_asked(token_stack, seeded, brms, revoke: bool) -> None:
+    ts = token_stack([entry(seeded, "staging", revokeOnDelete=revoke)])
+    ts.up()
+    token = ts.tokens()["staging"]
+    ts.stack.destroy(on_output=lambda _l: None)
+    status = evaluate(brms, seeded["projectId"], env_by_name(seeded, "staging")["id"], token)
+    assert status == (401 if revoke else 200)
+
+
+def test_replacement_with_revoke_on_delete_keeps_the_successor_alive(token_stack, seeded, brms) -> None:
+    ts = token_stack([entry(seeded, "staging", revokeOnDelete=True, keepers={"v": "1"})])
+    ts.up()
+    ts.configure([entry(seeded, "staging", revokeOnDelete=True, keepers={"v": "2"})])
+    ts.up()
+    new = ts.tokens()["staging"]
+    assert evaluate(brms, seeded["projectId"], env_by_name(seeded, "staging")["id"], new) == 200
+
+
+@pytest.mark.parametrize("redeploy", [True, False])
+def test_deployment_environment_agent_follows_redeploy(token_stack, seeded, brms, redeploy: bool) -> None:
+    env_id = env_by_name(seeded, "production")["id"]
+    baked = live_token(brms, seeded["projectId"], env_id)  # in the release the Agent was given
+    ts = token_stack([entry(seeded, "production", redeploy=redeploy)])
+    ts.up()
+    first = ts.tokens()["production"]
+    ts.configure([entry(seeded, "production", redeploy=redeploy, keepers={"r": "2"})])
+    ts.up()
+    second = ts.tokens()["production"]
+    agent = {label: evaluate(brms, seeded["projectId"], env_id, token, agent=True)
+             for label, token in {"baked": baked, "first": first, "second": second}.items()}
+    if redeploy:
+        # Each rotation redeployed the release, so the Agent follows the newest token only.
+        assert agent == {"baked": 401, "first": 401, "second": 200}
+    else:
+        # Without a redeploy the Agent keeps the token list of the last release it was given.
+        assert agent == {"baked": 200, "first": 401, "second": 401}
+    assert evaluate(brms, seeded["projectId"], env_id, second) == 200
+
+
+def test_adopt_existing_takes_the_live_token_without_regenerating(token_stack, seeded, brms) -> None:
+    env_id = env_by_name(seeded, "staging")["id"]
+    live = live_token(brms, seeded["projectId"], env_id)
+    ts = token_stack([entry(seeded, "staging", adoptExisting=True)])
+    brms.reset_metrics()
+    ts.up()
+    assert ts.tokens()["staging"] == live
+    assert requests_made(brms, "regenerate-token") == 0
+    assert evaluate(brms, seeded["projectId"], env_id, live) == 200

@@ -1,0 +1,40 @@
+"""Invalid stack config fails `pulumi preview` with the entry and field named, and no
+token is touched."""
+
+from __future__ import annotations
+
+import pytest
+from pulumi import automation as auto
+
+from support.brms import env_by_name, requests_made
+
+pytestmark = pytest.mark.engine
+
+
+def test_invalid_entry_fails_preview_naming_entry_and_field(token_stack, seeded, brms) -> None:
+    staging = env_by_name(seeded, "staging")
+    ts = token_stack([
+        {"name": "staging", "projectId": seeded["projectId"], "environmentId": staging["id"]},
+        {"name": "broken", "projectId": seeded["projectId"], "environmentId": "nope", "rotateAfter": "-5d"},
+    ])
+    brms.reset_metrics()
+    with pytest.raises(auto.errors.CommandError) as caught:
+        ts.preview()
+    message = str(caught.value)
+    assert "environments[1] ('broken'): field 'environmentId': must be a UUID" in message
+    assert "environments[1] ('broken'): field 'rotateAfter'" in message
+    assert "Traceback" not in message
+    assert requests_made(brms) == 0
+
+
+def test_stack_outputs_have_the_documented_shape(token_stack, seeded) -> None:
+    staging = env_by_name(seeded, "staging")
+    ts = token_stack([
+        {"name": "staging", "projectId": seeded["projectId"], "environmentId": staging["id"], "rotateAfter": "30d"},
+    ])
+    ts.up()
+    outputs = ts.stack.outputs()
+    assert outputs["accessTokens"].secret
+    for plain in ("fingerprints", "rotatedAt", "nextRotationAt"):
+        assert not outputs[plain].secret, plain
+        assert set(outputs[plain].value) == {"staging"}

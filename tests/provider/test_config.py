@@ -1,0 +1,156 @@
+import pytest
+
+from provider.config import (
+    CONFIG_TOKEN_KEY,
+    CONFIG_URL_KEY,
+    ConfigError,
+    HttpSettings,
+    ProviderConfig,
+    normalize_base_url,
+)
+from provider.errors import scrub
+from provider.lifecycle import EnvironmentTokenProvider
+from pulumi.dynamic import Config, ConfigureRequest
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://brms.example.com", "https://brms.example.com"),
+        ("https://brms.example.com/", "https://brms.example.com"),
+        ("https://brms.example.com/api", "https://brms.example.com"),
+        ("https://brms.example.com/api/", "https://brms.example.com"),
+        ("https://BRMS.example.com:8443/prefix/api", "https://brms.example.com:8443/prefix"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://127.3.4.5/api", "http://127.3.4.5"),
+        ("http://localhost:9000/", "http://localhost:9000"),
+        ("http://[::1]:9000", "http://[::1]:9000"),
+        ("https://brms.example.com/apis", "https://brms.example.com/apis"),
+    ],
+)
+def test_normalize_accepts(url, expected):
+    assert normalize_base_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("http://brms.example.com", "https"),
+        ("http://10.0.0.1", "https"),
+        ("ftp://brms.example.com", "https"),
+        ("brms.example.com", "https"),
+        ("https://user:pw@brms.example.com", "user info"),
+        ("https://user@brms.example.com", "user info"),
+        ("https://brms.example.com/?x=1", "query"),
+        ("https://brms.example.com/#frag", "fragment"),
+        ("https://", "no host"),
+        (" https://brms.example.com", "whitespace"),
+        ("https://brms.example.com:99999", "malformed"),
+        ("", "non-empty"),
+    ],
+)
+def test_normalize_rejects(url, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        normalize_base_url(url)
+
+
+def test_user_info_error_does_not_echo_password():
+    with pytest.raises(ConfigError) as info:
+        normalize_base_url("https://user:hunter2secret@brms.example.com")
+    assert "hunter2secret" not in str(info.value)
+
+
+def test_resolve_precedence():
+    env = {"GORULES_URL": "https://env.example.com", "GORULES_TOKEN": "envpat123"}
+    assert ProviderConfig().resolve(environ=env).base_url == "https://env.example.com"
+    assert ProviderConfig().resolve(environ=env).pat == "envpat123"
+    cfg = ProviderConfig(api_url="https://cfg.example.com/api", token="cfgpat123")
+    creds = cfg.resolve(environ=env)
+    assert (creds.base_url, creds.pat) == ("https://cfg.example.com", "cfgpat123")
+    assert cfg.resolve("https://override.example.com", environ=env).base_url == "https://override.example.com"
+
+
+def test_missing_pat_names_both_sources():
+    with pytest.raises(ConfigError) as info:
+        ProviderConfig(api_url="https://x.example.com").resolve(environ={})
+    assert "gorules:token" in str(info.value) and "GORULES_TOKEN" in str(info.value)
+
+
+def test_missing_url_names_both_sources():
+    with pytest.raises(ConfigError) as info:
+        ProviderConfig(token="abcdefgh").resolve(environ={})
+    assert "gorules:apiUrl" in str(info.value) and "GORULES_URL" in str(info.value)
+
+
+def test_bad_url_names_source():
+    with pytest.raises(ConfigError, match="GORULES_URL"):
+        ProviderConfig().resolve(environ={"GORULES_URL": "http://evil.example.com", "GORULES_TOKEN": "x" * 10})
+
+
+def test_pat_whitespace_stripped_but_inner_whitespace_rejected():
+    env = {"GORULES_URL": "https://x.example.com", "GORULES_TOKEN": "goodpat123\n"}
+    assert ProviderConfig().resolve(environ=env).pat == "goodpat123"
+    with pytest.raises(ConfigError) as info:
+        ProviderConfig().resolve(environ={**env, "GORULES_TOKEN": "bad pat value"})
+    assert "bad pat value" not in str(info.value)
+
+
+def test_credentials_repr_hides_pat_and_pat_is_scrubbed():
+    creds = ProviderConfig(api_url="https://x.example.com", token="verysecretpat").resolve(environ={})
+    assert "verysecretpat" not in repr(creds)
+    assert "verysecretpat" not in repr(ProviderConfig(token="verysecretpat"))
+    assert scrub("oops verysecretpat leaked") == "oops [redacted] leaked"
+
+
+def test_configure_reads_namespaced_stack_config(monkeypatch):
+    provider = EnvironmentTokenProvider()
+    raw = {"gorules:apiUrl": "https://stack.example.com", "gorules:token": "stackpat123", "proj:other": "x"}
+    provider.configure(ConfigureRequest(Config(raw_config=raw, project_name="proj")))
+    creds = provider._config.resolve(environ={})
+    assert creds.base_url == "https://stack.example.com" and creds.pat == "stackpat123"
+    assert (CONFIG_URL_KEY, CONFIG_TOKEN_KEY) == ("gorules:apiUrl", "gorules:token")
+
+
+def test_configure_with_empty_config_never_raises():
+    provider = EnvironmentTokenProvider()
+    provider.configure(ConfigureRequest(Config(raw_config={}, project_name="proj")))
+    with pytest.raises(ConfigError):
+        provider._config.resolve(environ={})
+
+
+def test_http_settings_from_env():
+    assert HttpSettings.from_env({}) == HttpSettings()
+    s = HttpSettings.from_env({"GORULES_HTTP_TIMEOUT": "2.5", "GORULES_RETRY_ATTEMPTS": "2", "GORULES_RETRY_DEADLINE": "9"})
+    assert (s.read_timeout, s.max_attempts, s.deadline) == (2.5, 2, 9.0)
+    for bad in ({"GORULES_HTTP_TIMEOUT": "0"}, {"GORULES_HTTP_TIMEOUT": "abc"}, {"GORULES_RETRY_ATTEMPTS": "0"},
+                {"GORULES_RETRY_DEADLINE": "nan"}, {"GORULES_RETRY_DEADLINE": "inf"}):
+        with pytest.raises(ConfigError):
+            HttpSettings.from_env(bad)
+
+
+def test_pat_must_be_printable_ascii():
+    for bad in ("pat\u2013dash1234", "pat\x00nul12345"):
+        with pytest.raises(ConfigError, match="printable ASCII") as info:
+            ProviderConfig(api_url="https://x.example.com", token=bad).resolve(environ={})
+        assert bad not in str(info.value)
+
+
+def test_default_base_url_never_raises():
+    assert ProviderConfig().default_base_url({}) is None
+    assert ProviderConfig().default_base_url({"GORULES_URL": "http://bad.example.com"}) is None
+    assert ProviderConfig(api_url="https://a.example.com/api").default_base_url({}) == "https://a.example.com"
+
+
+def test_process_state_takes_http_tuning_from_env(monkeypatch):
+    from provider.lifecycle import ProcessState
+
+    monkeypatch.setenv("GORULES_RETRY_ATTEMPTS", "2")
+    monkeypatch.setenv("GORULES_RETRY_DEADLINE", "7")
+    monkeypatch.setenv("GORULES_HTTP_TIMEOUT", "3")
+    state = ProcessState()
+    assert (state.policy.max_attempts, state.policy.deadline) == (2, 7.0)
+    client = state.pool.get("https://brms.example.com")
+    assert client.timeout.read == 3.0 and client.timeout.connect == 5.0
+    assert client.follow_redirects is False
+    assert state.pool.get("https://brms.example.com") is client  # one pooled client per base URL
+    state.close()

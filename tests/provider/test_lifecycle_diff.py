@@ -1,0 +1,146 @@
+"""diff(): old OUTPUTS vs new inputs; replace / update / silent, rotation due."""
+
+from datetime import timedelta
+
+import pytest
+from pulumi.output import UNKNOWN  # what 3.272 hands to check/diff in preview
+from pulumi.runtime.rpc import UNKNOWN as WIRE_UNKNOWN
+
+from provider.lifecycle import EnvironmentTokenProvider
+
+P = "123e4567-e89b-12d3-a456-426614174000"
+E = "223e4567-e89b-12d3-a456-426614174000"
+E2 = "323e4567-e89b-12d3-a456-426614174000"
+
+
+@pytest.fixture
+def provider(clock):
+    return EnvironmentTokenProvider(clock=clock)
+
+
+def outputs(**over):
+    outs = {
+        "project_id": P, "environment_id": E, "keepers": {"k": "1"}, "revoke_on_delete": False,
+        "adopt_existing": False, "redeploy": True, "access_token": "tok_live_123456", "fingerprint": "sha256:x",
+        "rotated_at": "2025-01-01T12:00:00Z", "environment_type": "brms", "redeploy_status": "not_needed",
+        "token_source": "regenerated", "__provider": "OLD",
+    }
+    outs.update(over)
+    return {k: v for k, v in outs.items() if v is not None}
+
+
+def inputs(**over):
+    news = {"project_id": P, "environment_id": E, "keepers": {"k": "1"}, "revoke_on_delete": False,
+            "adopt_existing": False, "redeploy": True, "__provider": "NEW"}
+    news.update(over)
+    return {k: v for k, v in news.items() if v is not None}
+
+
+def test_no_change_is_silent_even_if_provider_pickle_differs(provider):
+    result = provider.diff("id", outputs(), inputs())
+    assert result.changes is False and not result.replaces
+
+
+def test_defaults_equal_missing(provider):
+    olds = outputs(redeploy=None, revoke_on_delete=None, adopt_existing=None, keepers=None)
+    news = inputs(keepers={})
+    assert provider.diff("id", olds, news).changes is False
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"project_id": "423e4567-e89b-12d3-a456-426614174000"}, "project_id"),
+        ({"environment_id": E2}, "environment_id"),
+        ({"keepers": {"k": "2"}}, "keepers"),
+        ({"keepers": {}}, "keepers"),
+        ({"keepers": {"k": "1", "new": "x"}}, "keepers"),
+        ({"api_url": "https://other.example.com"}, "api_url"),
+    ],
+)
+def test_replacing_changes(provider, change, key):
+    result = provider.diff("id", outputs(), inputs(**change))
+    assert result.changes is True and result.replaces == [key] and result.delete_before_replace is False
+
+
+def test_id_case_and_url_spelling_are_not_changes(provider):
+    assert provider.diff("id", outputs(), inputs(environment_id=E.upper())).changes is False
+    olds = outputs(api_url="https://b.example.com")
+    assert provider.diff("id", olds, inputs(api_url="https://b.example.com/api/")).changes is False
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"revoke_on_delete": True}, {"adopt_existing": True}, {"redeploy": False}, {"rotate_after": "30d"}],
+)
+def test_updating_changes(provider, change):
+    result = provider.diff("id", outputs(), inputs(**change))
+    assert result.changes is True and result.replaces == []
+
+
+def test_equivalent_rotate_after_spelling_is_silent(provider):
+    assert provider.diff("id", outputs(rotate_after="1d"), inputs(rotate_after="24h")).changes is False
+
+
+def test_rotation_due_replaces(provider, clock):
+    olds = outputs(rotate_after="1d")
+    clock.now += timedelta(hours=23, minutes=59)
+    assert provider.diff("id", olds, inputs(rotate_after="1d")).changes is False
+    clock.now += timedelta(minutes=1)
+    result = provider.diff("id", olds, inputs(rotate_after="1d"))
+    assert result.replaces == ["rotate_after"]
+
+
+def test_rotation_due_uses_new_rotate_after(provider, clock):
+    clock.now += timedelta(hours=2)
+    result = provider.diff("id", outputs(rotate_after="30d"), inputs(rotate_after="1h"))
+    assert result.replaces == ["rotate_after"]
+    # Lengthening the period is just an update.
+    result = provider.diff("id", outputs(rotate_after="1h"), inputs(rotate_after="30d"))
+    assert result.changes is True and result.replaces == []
+
+
+@pytest.mark.parametrize("key", ["project_id", "environment_id", "api_url", "keepers"])
+def test_unknown_replacing_field_replaces(provider, key):
+    result = provider.diff("id", outputs(), inputs(**{key: UNKNOWN}))
+    assert key in result.replaces
+
+
+def test_unknown_keeper_value_replaces(provider):
+    assert provider.diff("id", outputs(), inputs(keepers={"k": UNKNOWN})).replaces == ["keepers"]
+
+
+def test_unknown_update_field_is_update(provider):
+    result = provider.diff("id", outputs(), inputs(redeploy=UNKNOWN, rotate_after=UNKNOWN))
+    assert result.changes is True and result.replaces == []
+
+
+def test_missing_token_in_state_replaces(provider):
+    assert "access_token" in provider.diff("id", outputs(access_token=None), inputs()).replaces
+
+
+def test_failed_redeploy_triggers_update(provider):
+    olds = outputs(redeploy_status="failed:403")
+    assert provider.diff("id", olds, inputs()).changes is True
+    assert provider.diff("id", olds, inputs(redeploy=False)).changes is True  # redeploy flag changed
+    assert provider.diff("id", outputs(redeploy_status="failed:403", redeploy=False),
+                         inputs(redeploy=False)).changes is False
+
+
+def test_diff_needs_no_credentials_or_network(provider, monkeypatch):
+    monkeypatch.setattr("provider.lifecycle.EnvironmentTokenProvider._client",
+                        lambda *a, **k: pytest.fail("diff must not talk to the BRMS"))
+    provider.diff("id", outputs(), inputs(keepers={"k": "9"}))
+
+
+def test_wire_sentinel_string_also_counts_as_unknown(provider):
+    assert provider.diff("id", outputs(), inputs(environment_id=WIRE_UNKNOWN)).replaces == ["environment_id"]
+
+
+def test_api_url_matching_effective_default_is_update_not_replace(provider, monkeypatch):
+    monkeypatch.setenv("GORULES_URL", "https://brms.example.com/api")
+    result = provider.diff("id", outputs(), inputs(api_url="https://brms.example.com"))
+    assert result.changes is True and result.replaces == []
+    result = provider.diff("id", outputs(api_url="https://brms.example.com/"), inputs())
+    assert result.changes is True and result.replaces == []
+    assert provider.diff("id", outputs(), inputs(api_url="https://elsewhere.example.com")).replaces == ["api_url"]

@@ -1,0 +1,367 @@
+"""Client and provider methods over real HTTP against localbrms (SQLite-backed).
+
+One server per module (start-up is the slow part); each test seeds its own
+project, and clears faults and metrics first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from typing import Any
+
+import httpx
+import pytest
+
+from provider.errors import BrmsError
+from provider.fingerprint import fingerprint
+from provider.lifecycle import EnvironmentTokenProvider, ProcessState
+from provider.models import TokenInputs
+from provider.retry import RetryPolicy
+
+testing = pytest.importorskip("localbrms.testing")
+LocalBRMSServer = testing.LocalBRMSServer
+REGENERATE = testing.REGENERATE_ROUTE
+ENVIRONMENTS = testing.ENVIRONMENTS_ROUTE
+DEPLOY = testing.DEPLOY_ROUTE
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def live_brms(tmp_path_factory):
+    db = tmp_path_factory.mktemp("localbrms") / "brms.db"
+    with LocalBRMSServer(db, pat="admin_pat_" + "x" * 24) as server:
+        yield server
+
+
+@pytest.fixture
+def brms(live_brms):
+    live_brms.clear_faults()
+    live_brms.reset_metrics()
+    return live_brms
+
+
+@pytest.fixture
+def seeded(brms) -> dict[str, Any]:
+    data = brms.seed()
+    data["env"] = {e["key"]: e for e in data["environments"]}
+    return data
+
+
+@pytest.fixture
+def make_live_provider(brms, monkeypatch):
+    states: list[ProcessState] = []
+
+    def factory(pat: str | None = None, **policy: Any) -> EnvironmentTokenProvider:
+        monkeypatch.setenv("GORULES_URL", brms.url + "/api/")  # trailing /api and slash are tolerated
+        monkeypatch.setenv("GORULES_TOKEN", pat or brms.pat)
+        kw = {"max_attempts": 4, "deadline": 20.0, "initial_backoff": 0.01, "max_backoff": 0.05, "jitter": 0.01}
+        kw.update(policy)
+        state = ProcessState(policy=RetryPolicy(**kw))
+        states.append(state)
+        return EnvironmentTokenProvider(state=state)
+
+    yield factory
+    for state in states:
+        state.close()
+
+
+def props(project_id: str, environment_id: str, **extra: Any) -> dict[str, Any]:
+    dumped = TokenInputs.model_validate({"project_id": project_id, "environment_id": environment_id, **extra})
+    out = {k: v for k, v in dumped.model_dump().items() if v is not None}
+    out["__provider"] = "blob"
+    return out
+
+
+def admin(brms, method: str, path: str, **kw: Any) -> httpx.Response:
+    return httpx.request(method, brms.url + path, headers={"Authorization": f"Bearer {brms.pat}"}, timeout=10, **kw)
+
+
+def live_token(brms, project_id: str, environment_id: str) -> str | None:
+    items = admin(brms, "GET", f"/api/projects/{project_id}/environments").json()
+    return next((i["accessToken"] for i in items if i["id"] == environment_id), None)
+
+
+def brms_evaluate(brms, seeded, env_key: str, token: str) -> int:
+    path = f"/api/projects/{seeded['projectId']}/environments/{seeded['env'][env_key]['id']}/evaluate/shipping"
+    return httpx.post(brms.url + path, headers={"X-Access-Token": token}, json={"context": {"weight": 1, "country": "US"}},
+                      timeout=10).status_code
+
+
+def agent_evaluate(brms, seeded, token: str) -> int:
+    path = f"/agent/{seeded['env']['production']['id']}/api/projects/{seeded['projectId']}/evaluate/shipping"
+    return httpx.post(brms.url + path, headers={"X-Access-Token": token}, json={"context": {"weight": 1, "country": "US"}},
+                      timeout=10).status_code
+
+
+def count(brms, method: str, route: str, status: int | None = None) -> int:
+    return brms.request_count(method=method, route=route, status=status)
+
+
+# -- create ----------------------------------------------------------------
+
+
+def test_create_brms_environment(brms, seeded, make_live_provider):
+    staging = seeded["env"]["staging"]
+    old = staging["accessToken"]
+    result = make_live_provider().create(props(seeded["projectId"], staging["id"]))
+    token = result.outs["access_token"]
+    assert token != old and token == live_token(brms, seeded["projectId"], staging["id"])
+    assert result.id == f"{seeded['projectId']}/{staging['id']}"
+    assert result.outs["fingerprint"] == fingerprint(token)
+    assert result.outs["environment_type"] == "brms" and result.outs["redeploy_status"] == "not_needed"
+    assert result.outs["release_id"] == seeded["releaseId"]
+    assert brms_evaluate(brms, seeded, "staging", token) == 200
+    assert brms_evaluate(brms, seeded, "staging", old) == 401
+    assert count(brms, "POST", REGENERATE) == 1 and count(brms, "POST", DEPLOY) == 0
+
+
+def test_create_deployment_environment_redeploys_for_agents(brms, seeded, make_live_provider):
+    prod = seeded["env"]["production"]
+    outs = make_live_provider().create(props(seeded["projectId"], prod["id"])).outs
+    assert outs["redeploy_status"] == "deployed"
+    assert agent_evaluate(brms, seeded, outs["access_token"]) == 200
+    assert agent_evaluate(brms, seeded, prod["accessToken"]) == 401
+
+
+def test_create_without_redeploy_leaves_agents_on_old_token(brms, seeded, make_live_provider):
+    prod = seeded["env"]["production"]
+    provider = make_live_provider()
+    p = props(seeded["projectId"], prod["id"], redeploy=False)
+    outs = provider.create(p).outs
+    assert outs["redeploy_status"] == "skipped" and count(brms, "POST", DEPLOY) == 0
+    assert agent_evaluate(brms, seeded, outs["access_token"]) == 401
+    assert agent_evaluate(brms, seeded, prod["accessToken"]) == 200
+    # Turning redeploy on later deploys in update and keeps the token.
+    p_on = props(seeded["projectId"], prod["id"])
+    assert provider.diff("id", outs, p_on).changes is True
+    updated = provider.update("id", outs, p_on).outs
+    assert updated["redeploy_status"] == "deployed" and updated["access_token"] == outs["access_token"]
+    assert agent_evaluate(brms, seeded, outs["access_token"]) == 200
+
+
+def test_create_on_environment_needing_approval_records_change_request(brms, seeded, make_live_provider):
+    prod = seeded["env"]["production"]
+    r = admin(brms, "PUT", f"/api/projects/{seeded['projectId']}/environments/{prod['id']}",
+              json={"approvalMode": "require_any"})
+    assert r.status_code == 200, r.text
+    outs = make_live_provider().create(props(seeded["projectId"], prod["id"])).outs
+    assert outs["redeploy_status"].startswith("change_request:")
+    assert outs["redeploy_status"] != "change_request:unknown"
+
+
+def test_adopt_existing_makes_no_regenerate_call(brms, seeded, make_live_provider):
+    staging = seeded["env"]["staging"]
+    outs = make_live_provider().create(props(seeded["projectId"], staging["id"], adopt_existing=True)).outs
+    assert outs["access_token"] == staging["accessToken"] and outs["token_source"] == "adopted"
+    assert count(brms, "POST", REGENERATE) == 0 and count(brms, "GET", ENVIRONMENTS) == 1
+
+
+# -- read ------------------------------------------------------------------
+
+
+def test_read_adopts_out_of_band_regenerate(brms, seeded, make_live_provider):
+    staging = seeded["env"]["staging"]
+    provider = make_live_provider()
+    created = provider.create(props(seeded["projectId"], staging["id"]))
+    r = admin(brms, "POST", f"/api/projects/{seeded['projectId']}/environments/{staging['id']}/regenerate-token")
+    foreign = r.json()["accessToken"]
+    outs = provider.read(created.id, created.outs).outs
+    assert outs["access_token"] == foreign and outs["fingerprint"] == fingerprint(foreign)
+    assert outs["token_source"] == "adopted_on_refresh" and outs["rotated_at"] == created.outs["rotated_at"]
+
+
+def test_read_after_environment_deleted(brms, seeded, make_live_provider):
+    staging = seeded["env"]["staging"]
+    provider = make_live_provider()
+    created = provider.create(props(seeded["projectId"], staging["id"]))
+    r = admin(brms, "DELETE", f"/api/projects/{seeded['projectId']}/environments/{staging['id']}")
+    assert r.status_code == 200, r.text
+    gone = make_live_provider().read(created.id, created.outs)
+    assert gone.id is None and gone.outs == {}
+
+
+def test_read_for_unknown_project_is_gone(brms, seeded, make_live_provider):
+    missing = "00000000-0000-4000-8000-000000000001"
+    gone = make_live_provider().read(f"{missing}/{seeded['env']['staging']['id']}", {
+        "project_id": missing, "environment_id": seeded["env"]["staging"]["id"], "access_token": "x" * 20})
+    assert gone.id is None
+
+
+def test_read_with_wrong_base_path_raises_instead_of_dropping(brms, seeded, make_live_provider, monkeypatch):
+    provider = make_live_provider()
+    monkeypatch.setenv("GORULES_URL", brms.url + "/nested/prefix")
+    staging = seeded["env"]["staging"]
+    with pytest.raises(BrmsError) as info:
+        provider.read("x", {"project_id": seeded["projectId"], "environment_id": staging["id"]})
+    assert info.value.status == 404
+
+
+def test_refresh_of_many_tokens_uses_one_list_request(brms, seeded, make_live_provider):
+    provider = make_live_provider()
+    env_ids = [e["id"] for e in seeded["environments"]]
+    for i in range(4):
+        r = admin(brms, "POST", f"/api/projects/{seeded['projectId']}/environments",
+                  json={"name": f"Extra {i}", "key": f"extra-{i}", "type": "brms"})
+        assert r.status_code == 201, r.text
+        env_ids.append(r.json()["id"])
+    created = [provider.create(props(seeded["projectId"], e, redeploy=False)) for e in env_ids]
+    brms.reset_metrics()
+    results: list[Any] = []
+    barrier = threading.Barrier(4)
+
+    def worker(chunk):
+        barrier.wait()
+        for c in chunk:
+            results.append(provider.read(c.id, c.outs))
+
+    threads = [threading.Thread(target=worker, args=(created[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == len(env_ids) and all(r.id for r in results)
+    assert {r.outs["access_token"] for r in results} == {c.outs["access_token"] for c in created}
+    assert count(brms, "GET", ENVIRONMENTS) == 1
+
+
+def test_connections_are_pooled(brms, seeded, make_live_provider):
+    provider = make_live_provider()
+    staging = seeded["env"]["staging"]
+    for i in range(5):
+        provider.create(props(seeded["projectId"], staging["id"], keepers={"i": str(i)}))
+    conns = brms.metrics()["connections"]
+    assert conns["opened"] <= 2 and conns["requestsOnReusedConnections"] >= 4
+
+
+# -- delete ----------------------------------------------------------------
+
+
+def test_delete_without_revoke_makes_no_request(brms, seeded, make_live_provider):
+    provider = make_live_provider()
+    created = provider.create(props(seeded["projectId"], seeded["env"]["staging"]["id"]))
+    brms.reset_metrics()
+    provider.delete(created.id, created.outs)
+    assert brms.metrics()["requests"]["total"] == 0
+    assert live_token(brms, seeded["projectId"], seeded["env"]["staging"]["id"]) == created.outs["access_token"]
+
+
+def test_delete_with_revoke_and_successor_protection(brms, seeded, make_live_provider):
+    provider = make_live_provider()
+    staging = seeded["env"]["staging"]
+    old = provider.create(props(seeded["projectId"], staging["id"], revoke_on_delete=True))
+    new = provider.create(props(seeded["projectId"], staging["id"], revoke_on_delete=True, keepers={"v": "2"}))
+    brms.reset_metrics()
+    provider.delete(old.id, old.outs)  # create-before-delete replacement: must not kill `new`
+    assert count(brms, "POST", REGENERATE) == 0
+    assert brms_evaluate(brms, seeded, "staging", new.outs["access_token"]) == 200
+    provider.delete(new.id, new.outs)  # real destroy: revoke
+    assert count(brms, "POST", REGENERATE) == 1
+    assert brms_evaluate(brms, seeded, "staging", new.outs["access_token"]) == 401
+
+
+def test_delete_with_revoke_when_environment_gone(brms, seeded, make_live_provider):
+    provider = make_live_provider()
+    staging = seeded["env"]["staging"]
+    created = provider.create(props(seeded["projectId"], staging["id"], revoke_on_delete=True))
+    admin(brms, "DELETE", f"/api/projects/{seeded['projectId']}/environments/{staging['id']}")
+    provider.delete(created.id, created.outs)
+
+
+def test_revoke_on_deployment_environment_also_redeploys(brms, seeded, make_live_provider):
+    provider = make_live_provider()
+    created = provider.create(props(seeded["projectId"], seeded["env"]["production"]["id"], revoke_on_delete=True))
+    assert agent_evaluate(brms, seeded, created.outs["access_token"]) == 200
+    provider.delete(created.id, created.outs)
+    assert agent_evaluate(brms, seeded, created.outs["access_token"]) == 401
+
+
+# -- errors and retries ----------------------------------------------------
+
+
+def _assert_secret_free(exc: BaseException, *secrets: str) -> str:
+    text = "".join(traceback.format_exception(exc))
+    for secret in secrets:
+        assert secret not in text
+    return text
+
+
+def test_401_with_bad_pat(brms, seeded, make_live_provider):
+    bad = "not_a_valid_pat_" + "z" * 20
+    provider = make_live_provider(pat=bad)
+    staging = seeded["env"]["staging"]
+    with pytest.raises(BrmsError) as info:
+        provider.create(props(seeded["projectId"], staging["id"]))
+    text = _assert_secret_free(info.value, bad, brms.pat, staging["accessToken"])
+    assert info.value.status == 401 and "regenerate-token" in text and staging["id"] in text
+    assert count(brms, "POST", REGENERATE) == 1  # not retried
+
+
+def test_403_with_read_only_pat(brms, seeded, make_live_provider):
+    pat = brms.create_pat(["environments"])
+    provider = make_live_provider(pat=pat)
+    staging = seeded["env"]["staging"]
+    with pytest.raises(BrmsError) as info:
+        provider.create(props(seeded["projectId"], staging["id"]))
+    text = _assert_secret_free(info.value, pat, brms.pat, staging["accessToken"])
+    assert info.value.status == 403 and "regenerate-token" in text and staging["id"] in text
+    assert "GORULES_TOKEN" in text
+    # the same read-only PAT is enough for adopt_existing
+    outs = provider.create(props(seeded["projectId"], staging["id"], adopt_existing=True)).outs
+    assert outs["access_token"] == staging["accessToken"]
+
+
+def test_404_unknown_environment(brms, seeded, make_live_provider):
+    missing = "00000000-0000-4000-8000-0000000000aa"
+    with pytest.raises(BrmsError) as info:
+        make_live_provider().create(props(seeded["projectId"], missing))
+    text = _assert_secret_free(info.value, brms.pat)
+    assert info.value.status == 404 and missing in text and "regenerate-token" in text
+
+
+def test_retries_injected_503(brms, seeded, make_live_provider):
+    brms.add_fault(method="POST", route=REGENERATE, status=503, times=2)
+    staging = seeded["env"]["staging"]
+    outs = make_live_provider().create(props(seeded["projectId"], staging["id"])).outs
+    assert outs["access_token"] == live_token(brms, seeded["projectId"], staging["id"])
+    assert count(brms, "POST", REGENERATE, 503) == 2 and count(brms, "POST", REGENERATE, 200) == 1
+
+
+def test_retries_429_honouring_retry_after(brms, seeded, make_live_provider):
+    brms.add_fault(method="GET", route=ENVIRONMENTS, status=429, retry_after=1, times=1)
+    staging = seeded["env"]["staging"]
+    start = time.monotonic()
+    outs = make_live_provider().create(props(seeded["projectId"], staging["id"], adopt_existing=True)).outs
+    assert time.monotonic() - start >= 0.9
+    assert outs["access_token"] == staging["accessToken"]
+    assert count(brms, "GET", ENVIRONMENTS, 429) == 1 and count(brms, "GET", ENVIRONMENTS, 200) == 1
+
+
+def test_regenerate_applied_but_response_dropped(brms, seeded, make_live_provider):
+    brms.add_fault(method="POST", route=REGENERATE, drop=True, when="after", times=1)
+    staging = seeded["env"]["staging"]
+    outs = make_live_provider().create(props(seeded["projectId"], staging["id"])).outs
+    # two regenerates happened; we hold the newest, which is the live one
+    assert outs["access_token"] == live_token(brms, seeded["projectId"], staging["id"])
+    assert count(brms, "POST", REGENERATE) == 2
+
+
+def test_persistent_outage_fails_fast_and_bounded(brms, seeded, make_live_provider):
+    brms.add_fault(method="POST", route=REGENERATE, status=503)
+    provider = make_live_provider(max_attempts=3)
+    start = time.monotonic()
+    with pytest.raises(BrmsError) as info:
+        provider.create(props(seeded["projectId"], seeded["env"]["staging"]["id"]))
+    assert time.monotonic() - start < 10
+    assert info.value.status == 503 and "3 attempts" in str(info.value)
+    assert count(brms, "POST", REGENERATE) == 3
+
+
+def test_server_down_is_a_clear_transport_error(brms, seeded, make_live_provider, monkeypatch):
+    provider = make_live_provider(max_attempts=2)
+    monkeypatch.setenv("GORULES_URL", "http://127.0.0.1:9")  # discard port: connection refused
+    with pytest.raises(BrmsError) as info:
+        provider.create(props(seeded["projectId"], seeded["env"]["staging"]["id"]))
+    assert info.value.status is None and "ConnectError" in str(info.value)

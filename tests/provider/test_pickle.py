@@ -1,0 +1,41 @@
+"""__provider must pickle by reference, tiny, and without credentials."""
+
+import base64
+
+import dill
+from pulumi.dynamic import Config, ConfigureRequest
+from pulumi.dynamic.dynamic import serialize_provider
+
+from provider.lifecycle import EnvironmentTokenProvider, ProcessState
+
+
+def configured_provider(pat: str) -> EnvironmentTokenProvider:
+    provider = EnvironmentTokenProvider(state=ProcessState(), clock=lambda: None)
+    raw = {"gorules:apiUrl": "https://brms.example.com", "gorules:token": pat}
+    provider.configure(ConfigureRequest(Config(raw_config=raw, project_name="proj")))
+    provider._config.resolve()  # as after a first real call
+    return provider
+
+
+def test_serialized_exactly_like_pulumi_is_small_and_secret_free():
+    pat = "pat_SUPERSECRET_0123456789"
+    serialized = serialize_provider(configured_provider(pat))
+    raw = base64.b64decode(serialized)
+    assert len(raw) < 256
+    assert pat.encode() not in raw and b"brms.example.com" not in raw
+    assert b"provider.lifecycle" in raw and b"EnvironmentTokenProvider" in raw  # by reference
+    assert b"co_code" not in raw and b"httpx" not in raw
+
+
+def test_roundtrip_yields_fresh_unconfigured_provider():
+    raw = base64.b64decode(serialize_provider(configured_provider("pat_abcdefgh_123")))
+    clone = dill.loads(raw)
+    assert isinstance(clone, EnvironmentTokenProvider)
+    assert clone._config.token is None and clone._config.api_url is None
+    assert clone._state is None and clone._clock is None
+
+
+def test_serialization_is_deterministic():
+    a = serialize_provider(EnvironmentTokenProvider())
+    b = serialize_provider(configured_provider("pat_other_1234567"))
+    assert a == b

@@ -1,0 +1,116 @@
+"""Helpers for end-to-end tests against localbrms: the token stack handle, evaluation,
+out-of-band changes and request counts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pulumi import automation as auto
+
+from localbrms.testing import LocalBRMSServer
+from support.engine import EngineEnv
+from tokenstack.stackfile import set_object_config
+
+
+def env_by_name(seed: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(e for e in seed["environments"] if e["name"] == name or e["key"] == name)
+
+
+def evaluate(brms: LocalBRMSServer, project_id: str, environment_id: str, token: str, agent: bool = False) -> int:
+    """Status of an evaluation of `shipping` with `token` (BRMS route, or the Agent's)."""
+    if agent:
+        path = f"/agent/{environment_id}/api/projects/{project_id}/evaluate/shipping"
+    else:
+        path = f"/api/projects/{project_id}/environments/{environment_id}/evaluate/shipping"
+    response = httpx.post(
+        brms.url + path,
+        json={"context": {"weight": 3, "country": "US"}},
+        headers={"X-Access-Token": token},
+        timeout=10,
+    )
+    return response.status_code
+
+
+def live_token(brms: LocalBRMSServer, project_id: str, environment_id: str) -> str:
+    response = httpx.get(
+        f"{brms.url}/api/projects/{project_id}/environments",
+        headers={"Authorization": f"Bearer {brms.pat}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return next(e["accessToken"] for e in response.json() if e["id"] == environment_id)
+
+
+def regenerate_out_of_band(brms: LocalBRMSServer, project_id: str, environment_id: str) -> str:
+    response = httpx.post(
+        f"{brms.url}/api/projects/{project_id}/environments/{environment_id}/regenerate-token",
+        headers={"Authorization": f"Bearer {brms.pat}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()["accessToken"]
+
+
+def requests_made(brms: LocalBRMSServer, route_part: str = "", method: str | None = None) -> int:
+    """Requests localbrms answered since its last metrics reset, optionally filtered."""
+    rows = brms.metrics()["requests"]["byRoute"]
+    return sum(
+        row["count"]
+        for row in rows
+        if route_part in row["route"] and (method is None or row["method"] == method)
+    )
+
+
+def unwrap(value: Any) -> Any:
+    """The plaintext inside an exported secret envelope (`--show-secrets` export)."""
+    if isinstance(value, dict) and "plaintext" in value:
+        return json.loads(value["plaintext"])
+    return value
+
+
+def quiet(_line: str) -> None:
+    """Swallows engine progress output."""
+
+
+@dataclass
+class TokenStack:
+    """One token stack on an isolated backend, pointed at a localbrms."""
+
+    stack: auto.Stack
+    engine: EngineEnv
+    brms: LocalBRMSServer
+    work_dir: Path
+
+    def configure(self, environments: list[dict[str, Any]]) -> None:
+        set_object_config(self.work_dir, self.stack.name, "gorules-tokens:environments", environments)
+
+    def tokens(self) -> dict[str, str]:
+        outputs = self.stack.outputs()
+        assert outputs["accessTokens"].secret, "accessTokens must be a secret stack output"
+        return dict(outputs["accessTokens"].value)
+
+    def fingerprints(self) -> dict[str, str]:
+        return dict(self.stack.outputs()["fingerprints"].value)
+
+    def resource_outputs(self, name: str) -> dict[str, Any]:
+        """Outputs of one EnvironmentToken as stored in state (decrypted by the CLI)."""
+        deployment = self.stack.export_stack().deployment
+        for resource in deployment.get("resources", []):
+            if resource.get("urn") == self.urn(name):
+                return {k: unwrap(v) for k, v in resource.get("outputs", {}).items()}
+        raise KeyError(name)
+
+    def up(self, **kwargs: Any) -> auto.UpResult:
+        kwargs.setdefault("on_output", quiet)
+        return self.stack.up(**kwargs)
+
+    def preview(self, **kwargs: Any) -> auto.PreviewResult:
+        kwargs.setdefault("on_output", quiet)
+        return self.stack.preview(**kwargs)
+
+    def urn(self, name: str) -> str:
+        return f"urn:pulumi:{self.stack.name}::gorules-tokens::pulumi-python:dynamic/gorules:EnvironmentToken::{name}"

@@ -1,0 +1,1 @@
+"""The token stack program: stack config schema and wiring of EnvironmentToken resources."""
