@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import pytest
 
 from support.brms import env_by_name, evaluate, live_token, regenerate_out_of_band, requests_made
@@ -174,3 +175,21 @@ def test_adopt_existing_takes_the_live_token_without_regenerating(token_stack, s
     assert ts.tokens()["staging"] == live
     assert requests_made(brms, "regenerate-token") == 0
     assert evaluate(brms, seeded["projectId"], env_id, live) == 200
+
+
+def test_refresh_drops_a_token_whose_environment_was_deleted(token_stack, seeded, brms) -> None:
+    ts = token_stack([entry(seeded, "staging"), entry(seeded, "production")])
+    ts.up()
+    staging = env_by_name(seeded, "staging")["id"]
+    response = httpx.delete(
+        f"{brms.url}/api/projects/{seeded['projectId']}/environments/{staging}",
+        headers={"Authorization": f"Bearer {brms.pat}"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+
+    ts.stack.refresh(on_output=lambda _l: None)
+    checkpoint = state.stack_checkpoint(ts.engine.backend, "gorules-tokens", "test")
+    names = {r["urn"].rsplit("::", 1)[-1] for r in state.resources(checkpoint) if r["type"].endswith("EnvironmentToken")}
+    assert names == {"production"}
+    assert ts.resource_outputs("production")["access_token"]
