@@ -19,8 +19,9 @@ Facts about Pulumi 3.272's Python dynamic providers that shape this module
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -37,14 +38,18 @@ from pulumi.runtime.rpc import UNKNOWN
 from pydantic import ValidationError
 
 from .cache import SingleFlightCache
-from .client import BrmsClient, HttpPool
 from .config import CONFIG_TOKEN_KEY, CONFIG_URL_KEY, HttpSettings, ProviderConfig, normalize_base_url
 from .durations import DurationError, parse_duration
 from .errors import BrmsError, ConfigError, scrub
 from .fingerprint import fingerprint
 from .models import INPUT_FIELDS, EnvironmentListItem, TokenInputs, parse_uuid, validation_failures
-from .retry import RetryPolicy
 from .schedule import format_timestamp, next_rotation_at, rotation_due, utc_now
+
+if TYPE_CHECKING:
+    # httpx and tenacity load on the first network call, not at import: the program and a
+    # no-change preview never pay for them (see docs/PERFORMANCE.md).
+    from .client import BrmsClient
+    from .retry import RetryPolicy
 
 log = logging.getLogger("provider")
 
@@ -96,6 +101,8 @@ class ProcessState:
         cache_ttl: float = LIST_CACHE_TTL,
         transport: Optional[Any] = None,
     ) -> None:
+        from .client import HttpPool
+
         self.pool = HttpPool(http_settings, transport=transport)
         self.list_cache: SingleFlightCache[list[EnvironmentListItem]] = SingleFlightCache(ttl=cache_ttl)
         self._policy = policy
@@ -103,6 +110,8 @@ class ProcessState:
     @property
     def policy(self) -> RetryPolicy:
         if self._policy is None:
+            from .retry import RetryPolicy
+
             s = self.pool.settings
             self._policy = RetryPolicy(max_attempts=s.max_attempts, deadline=s.deadline)
         return self._policy
@@ -112,19 +121,27 @@ class ProcessState:
         self.list_cache.clear()
 
 
-_PROCESS_STATE = ProcessState()
+_PROCESS_STATE: Optional[ProcessState] = None
+_PROCESS_STATE_LOCK = threading.Lock()
 
 
 def process_state() -> ProcessState:
-    return _PROCESS_STATE
+    """The process-wide state, created on first use (by any of the provider's threads)."""
+    global _PROCESS_STATE
+    with _PROCESS_STATE_LOCK:
+        if _PROCESS_STATE is None:
+            _PROCESS_STATE = ProcessState()
+        return _PROCESS_STATE
 
 
 def reset_process_state(state: Optional[ProcessState] = None) -> ProcessState:
     """Replace the process-wide state (tests); closes the previous clients."""
     global _PROCESS_STATE
-    _PROCESS_STATE.close()
-    _PROCESS_STATE = state or ProcessState()
-    return _PROCESS_STATE
+    with _PROCESS_STATE_LOCK:
+        if _PROCESS_STATE is not None:
+            _PROCESS_STATE.close()
+        _PROCESS_STATE = state or ProcessState()
+        return _PROCESS_STATE
 
 
 # -- helpers ---------------------------------------------------------------
@@ -255,6 +272,8 @@ class EnvironmentTokenProvider(ResourceProvider):
         return self._clock() if self._clock is not None else utc_now()
 
     def _client(self, api_url: Optional[str]) -> BrmsClient:
+        from .client import BrmsClient
+
         credentials = self._config.resolve(api_url)
         state = self._process()
         base_url = credentials.base_url
