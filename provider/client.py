@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from .config import Credentials, HttpSettings, _is_loopback
 from .errors import BrmsError, register_secret, scrub
+from .outage import OutageRegistry
 from .models import DeployOutcome, Environment, EnvironmentListItem, parse_deploy_outcome
 from .retry import RETRYABLE_STATUSES, RetryableStatus, RetryPolicy, parse_retry_after
 
@@ -113,7 +114,9 @@ class BrmsClient:
         policy: RetryPolicy,
         settings: HttpSettings,
         on_mutation: Optional[Callable[[str], None]] = None,
+        outages: Optional[OutageRegistry] = None,
     ) -> None:
+        self._outages = outages
         self._http = http
         self._credentials = credentials
         self._policy = policy
@@ -191,9 +194,18 @@ class BrmsClient:
         idempotent: bool,
         json: Any = None,
     ) -> Any:
-        url = self._credentials.base_url + path
+        base_url = self._credentials.base_url
+        url = base_url + path
         start = time.monotonic()
         attempts = 0
+        known_outage = self._outages.down_reason(base_url) if self._outages is not None else None
+        if known_outage is not None:
+            raise BrmsError(
+                operation,
+                message=f"BRMS unreachable: {known_outage}; not retried, an earlier call in this run "
+                        "already exhausted its retries against this URL",
+                project_id=project_id, environment_id=environment_id,
+            )
 
         def once() -> httpx.Response:
             nonlocal attempts
@@ -222,16 +234,21 @@ class BrmsClient:
                 with attempt:
                     response = once()
         except RetryableStatus as exc:
+            message = _with_attempts(exc.message, attempts)
+            if exc.status >= 500:
+                self._note_outage(base_url, f"HTTP {exc.status} {message}")
             raise BrmsError(
-                operation, status=exc.status, error=exc.error,
-                message=_with_attempts(exc.message, attempts),
+                operation, status=exc.status, error=exc.error, message=message,
                 project_id=project_id, environment_id=environment_id,
             ) from None
         except httpx.HTTPError as exc:
+            message = "BRMS unreachable: " + _with_attempts(_transport_message(exc), attempts)
+            self._note_outage(base_url, _transport_message(exc))
             raise BrmsError(
-                operation, message=_with_attempts(_transport_message(exc), attempts),
-                project_id=project_id, environment_id=environment_id,
+                operation, message=message, project_id=project_id, environment_id=environment_id,
             ) from None
+        if self._outages is not None:
+            self._outages.mark_up(base_url)
 
         status = response.status_code
         if 300 <= status < 400:
@@ -255,6 +272,11 @@ class BrmsClient:
                 operation, status=status, message="response is not valid JSON",
                 project_id=project_id, environment_id=environment_id,
             ) from None
+
+
+    def _note_outage(self, base_url: str, reason: str) -> None:
+        if self._outages is not None:
+            self._outages.mark_down(base_url, reason)
 
 
 def _with_attempts(message: str, attempts: int) -> str:

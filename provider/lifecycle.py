@@ -43,6 +43,7 @@ from .durations import DurationError, parse_duration
 from .errors import BrmsError, ConfigError, scrub
 from .fingerprint import fingerprint
 from .models import INPUT_FIELDS, EnvironmentListItem, TokenInputs, parse_uuid, validation_failures
+from .outage import OutageRegistry
 from .schedule import format_timestamp, next_rotation_at, rotation_due, utc_now
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ class ProcessState:
         from .client import HttpPool
 
         self.pool = HttpPool(http_settings, transport=transport)
+        self.outages = OutageRegistry()
         self.list_cache: SingleFlightCache[list[EnvironmentListItem]] = SingleFlightCache(ttl=cache_ttl)
         self._policy = policy
 
@@ -283,6 +285,7 @@ class EnvironmentTokenProvider(ResourceProvider):
             state.policy,
             state.pool.settings,
             on_mutation=lambda project_id: state.list_cache.invalidate((base_url, _canon_uuid(project_id))),
+            outages=state.outages,
         )
 
     def _list(self, client: BrmsClient, project_id: str, *, cached: bool) -> list[EnvironmentListItem]:

@@ -162,6 +162,27 @@ INPUT_FIELDS = (
 )
 
 
+# Keepers are plain (non-secret) state stored on every resource and echoed in diffs: a
+# bound keeps state small and turns a mistake (a file pasted as a keeper) into a clear error.
+MAX_KEEPERS = 32
+MAX_KEEPER_NAME = 128
+MAX_KEEPER_VALUE = 1024
+
+
+def check_keepers(value: dict[str, str]) -> dict[str, str]:
+    """Raises ValueError when the keepers map breaks a documented bound."""
+    if len(value) > MAX_KEEPERS:
+        raise ValueError(f"at most {MAX_KEEPERS} keepers are allowed, got {len(value)}")
+    for key, item in value.items():
+        if not key:
+            raise ValueError("keeper names must be non-empty")
+        if len(key) > MAX_KEEPER_NAME:
+            raise ValueError(f"keeper names must be at most {MAX_KEEPER_NAME} characters")
+        if len(item) > MAX_KEEPER_VALUE:
+            raise ValueError(f"keeper {key[:40]!r}: values must be at most {MAX_KEEPER_VALUE} characters")
+    return value
+
+
 class TokenInputs(BaseModel):
     """Validated, defaulted inputs of ``EnvironmentToken``."""
 
@@ -189,10 +210,7 @@ class TokenInputs(BaseModel):
     @field_validator("keepers")
     @classmethod
     def _keeper_keys(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not key:
-                raise ValueError("keeper names must be non-empty")
-        return value
+        return check_keepers(value)
 
     @field_validator("rotate_after")
     @classmethod

@@ -8,7 +8,6 @@ fresh stacks on the local backend in GORULES_DEMO_HOME.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from provider.durations import DurationError, parse_duration
+from provider.models import check_keepers
 
 CONFIG_KEY = "environments"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -40,16 +41,21 @@ class EnvironmentEntry(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not _NAME.fullmatch(value):
             raise ValueError("must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit")
         return value
 
     @field_validator("project_id", "environment_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
-        if not _UUID.match(value):
+        if not _UUID.fullmatch(value):
             raise ValueError("must be a UUID such as 3f1c2a9e-0000-4000-8000-000000000000")
         return value.lower()
+
+    @field_validator("keepers")
+    @classmethod
+    def _keepers(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_keepers(value)
 
     @field_validator("rotate_after")
     @classmethod

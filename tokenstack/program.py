@@ -3,9 +3,13 @@ downstream stacks read through StackReference."""
 
 from __future__ import annotations
 
+import os
+
 import pulumi
 
 from provider import EnvironmentToken
+from provider.config import CONFIG_URL_KEY, normalize_base_url
+from provider.errors import ConfigError
 from tokenstack.config import CONFIG_KEY, EnvironmentEntry, StackConfigError, parse_environments
 
 
@@ -22,6 +26,18 @@ def declare(entry: EnvironmentEntry) -> EnvironmentToken:
     )
 
 
+def check_api_url() -> None:
+    """Refuses a bad BRMS URL at preview (the provider itself reads it only when it calls)."""
+    url = pulumi.Config("gorules").get("apiUrl") or os.environ.get("GORULES_URL")
+    if url is None:
+        return
+    try:
+        normalize_base_url(url)
+    except ConfigError as exc:
+        source = CONFIG_URL_KEY if pulumi.Config("gorules").get("apiUrl") else "GORULES_URL"
+        raise pulumi.RunError(f"invalid {source}: {exc.message}") from None
+
+
 def run() -> None:
     config = pulumi.Config()
     try:
@@ -29,6 +45,7 @@ def run() -> None:
     except StackConfigError as exc:
         # RunError prints just the message: the entry and the field, no traceback.
         raise pulumi.RunError(str(exc)) from None
+    check_api_url()
     tokens = {entry.name: declare(entry) for entry in entries}
 
     pulumi.export("accessTokens", pulumi.Output.secret({name: t.access_token for name, t in tokens.items()}))

@@ -8,13 +8,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from pulumi import automation as auto
 
 from localbrms.testing import LocalBRMSServer
-from support.brms import TokenStack
-from support.engine import REPO_ROOT, EngineEnv, create_stack, prepare_workspace
-
-TOKEN_STACK_FILES = ("__main__.py", "provider", "tokenstack")
+from support.brms import TokenStack, new_token_stack
+from support.engine import EngineEnv
 
 
 @pytest.fixture
@@ -33,18 +30,6 @@ def token_stack(engine: EngineEnv, brms: LocalBRMSServer, tmp_path: Path) -> Cal
     """Factory: the repo's own token stack program, configured for `brms`."""
 
     def make(environments: list[dict[str, Any]], stack_name: str = "test") -> TokenStack:
-        work = prepare_workspace(REPO_ROOT, tmp_path / f"ws-{stack_name}", only=TOKEN_STACK_FILES)
-        stack = create_stack(
-            engine,
-            work,
-            stack_name,
-            {
-                "gorules:apiUrl": auto.ConfigValue(brms.url),
-                "gorules:token": auto.ConfigValue(brms.pat, secret=True),
-            },
-        )
-        handle = TokenStack(stack=stack, engine=engine, brms=brms, work_dir=work)
-        handle.configure(environments)
-        return handle
+        return new_token_stack(engine, brms, tmp_path, environments, stack_name)
 
     return make

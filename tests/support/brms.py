@@ -12,7 +12,7 @@ import httpx
 from pulumi import automation as auto
 
 from localbrms.testing import LocalBRMSServer
-from support.engine import EngineEnv
+from support.engine import REPO_ROOT, EngineEnv, create_stack, prepare_workspace
 from tokenstack.stackfile import set_object_config
 
 
@@ -114,3 +114,30 @@ class TokenStack:
 
     def urn(self, name: str) -> str:
         return f"urn:pulumi:{self.stack.name}::gorules-tokens::pulumi-python:dynamic/gorules:EnvironmentToken::{name}"
+
+
+TOKEN_STACK_FILES = ("__main__.py", "provider", "tokenstack")
+
+
+def new_token_stack(
+    engine: EngineEnv,
+    brms: LocalBRMSServer,
+    folder: Path,
+    environments: list[dict[str, Any]],
+    stack_name: str = "test",
+) -> TokenStack:
+    """A stack of the repo's own token stack program in `folder`, configured for `brms`."""
+    work = prepare_workspace(REPO_ROOT, folder / f"ws-{stack_name}", only=TOKEN_STACK_FILES)
+    stack = create_stack(
+        engine,
+        work,
+        stack_name,
+        {
+            "gorules:apiUrl": auto.ConfigValue(brms.url),
+            "gorules:token": auto.ConfigValue(brms.pat, secret=True),
+        },
+    )
+    handle = TokenStack(stack=stack, engine=engine, brms=brms, work_dir=work)
+    handle.configure(environments)
+    return handle
+
