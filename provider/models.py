@@ -183,6 +183,16 @@ def check_keepers(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def check_duration(value: Optional[str]) -> Optional[str]:
+    """Raises ValueError (the message pydantic shows) unless ``value`` is None or a duration."""
+    if value is not None:
+        try:
+            parse_duration(value)
+        except DurationError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
 class TokenInputs(BaseModel):
     """Validated, defaulted inputs of ``EnvironmentToken``."""
 
@@ -215,13 +225,7 @@ class TokenInputs(BaseModel):
     @field_validator("rotate_after")
     @classmethod
     def _duration(cls, value: Optional[str]) -> Optional[str]:
-        if value is None:
-            return None
-        try:
-            parse_duration(value)
-        except DurationError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+        return check_duration(value)
 
     @field_validator("api_url")
     @classmethod

@@ -11,11 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from provider.durations import DurationError, parse_duration
-from provider.models import check_keepers
+from provider.models import check_duration, check_keepers, parse_uuid
 
 CONFIG_KEY = "environments"
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Pulumi resource names end up in URNs; keep them to a safe, readable alphabet.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -48,9 +46,7 @@ class EnvironmentEntry(BaseModel):
     @field_validator("project_id", "environment_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
-        if not _UUID.fullmatch(value):
-            raise ValueError("must be a UUID such as 3f1c2a9e-0000-4000-8000-000000000000")
-        return value.lower()
+        return parse_uuid(value)
 
     @field_validator("keepers")
     @classmethod
@@ -60,12 +56,7 @@ class EnvironmentEntry(BaseModel):
     @field_validator("rotate_after")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse_duration(value)
-            except DurationError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return check_duration(value)
 
 
 def _describe(index: int, raw: Any) -> str:

@@ -10,31 +10,18 @@ import pulumi
 from provider import EnvironmentToken
 from provider.config import CONFIG_URL_KEY, normalize_base_url
 from provider.errors import ConfigError
-from tokenstack.config import CONFIG_KEY, EnvironmentEntry, StackConfigError, parse_environments
-
-
-def declare(entry: EnvironmentEntry) -> EnvironmentToken:
-    return EnvironmentToken(
-        entry.name,
-        project_id=entry.project_id,
-        environment_id=entry.environment_id,
-        keepers=entry.keepers,
-        rotate_after=entry.rotate_after,
-        revoke_on_delete=entry.revoke_on_delete,
-        adopt_existing=entry.adopt_existing,
-        redeploy=entry.redeploy,
-    )
+from tokenstack.config import CONFIG_KEY, StackConfigError, parse_environments
 
 
 def check_api_url() -> None:
     """Refuses a bad BRMS URL at preview (the provider itself reads it only when it calls)."""
-    url = pulumi.Config("gorules").get("apiUrl") or os.environ.get("GORULES_URL")
+    configured = pulumi.Config("gorules").get("apiUrl")
+    source, url = (CONFIG_URL_KEY, configured) if configured else ("GORULES_URL", os.environ.get("GORULES_URL"))
     if url is None:
         return
     try:
         normalize_base_url(url)
     except ConfigError as exc:
-        source = CONFIG_URL_KEY if pulumi.Config("gorules").get("apiUrl") else "GORULES_URL"
         raise pulumi.RunError(f"invalid {source}: {exc.message}") from None
 
 
@@ -46,7 +33,20 @@ def run() -> None:
         # RunError prints just the message: the entry and the field, no traceback.
         raise pulumi.RunError(str(exc)) from None
     check_api_url()
-    tokens = {entry.name: declare(entry) for entry in entries}
+    # A plain loop, not a helper or comprehension: the engine stores the Python stack of each
+    # registration in state, so every extra frame costs bytes per token on every checkpoint.
+    tokens: dict[str, EnvironmentToken] = {}
+    for entry in entries:
+        tokens[entry.name] = EnvironmentToken(
+            entry.name,
+            project_id=entry.project_id,
+            environment_id=entry.environment_id,
+            keepers=entry.keepers,
+            rotate_after=entry.rotate_after,
+            revoke_on_delete=entry.revoke_on_delete,
+            adopt_existing=entry.adopt_existing,
+            redeploy=entry.redeploy,
+        )
 
     pulumi.export("accessTokens", pulumi.Output.secret({name: t.access_token for name, t in tokens.items()}))
     pulumi.export("fingerprints", {name: t.fingerprint for name, t in tokens.items()})
