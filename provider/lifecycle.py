@@ -35,14 +35,13 @@ from pulumi.dynamic import (
 )
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
-from pydantic import ValidationError
 
 from .cache import SingleFlightCache
 from .config import CONFIG_TOKEN_KEY, CONFIG_URL_KEY, HttpSettings, ProviderConfig, normalize_base_url
 from .durations import DurationError, parse_duration
 from .errors import BrmsError, ConfigError, scrub
 from .fingerprint import fingerprint
-from .models import INPUT_FIELDS, EnvironmentListItem, TokenInputs, parse_uuid, validation_failures
+from .inputs import INPUT_FIELDS, InputError, TokenInputs, default_of, parse_uuid, validate_inputs
 from .outage import OutageRegistry
 from .schedule import format_timestamp, next_rotation_at, rotation_due, utc_now
 
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
     # httpx and tenacity load on the first network call, not at import: the program and a
     # no-change preview never pay for them (see docs/PERFORMANCE.md).
     from .client import BrmsClient
+    from .models import EnvironmentListItem
     from .retry import RetryPolicy
 
 log = logging.getLogger("provider")
@@ -83,6 +83,8 @@ STATUS_FAILED_PREFIX = "failed:"
 SOURCE_REGENERATED = "regenerated"
 SOURCE_ADOPTED = "adopted"
 SOURCE_ADOPTED_ON_REFRESH = "adopted_on_refresh"
+
+_ID_FIELDS = ("project_id", "environment_id")
 
 LIST_CACHE_TTL = 5.0
 _PLACEHOLDER_UUID = "00000000-0000-0000-0000-000000000000"
@@ -191,23 +193,8 @@ def _canon_duration(value: Any) -> Any:
         return value
 
 
-_DEFAULTS: dict[str, Any] = {
-    "keepers": {},
-    "rotate_after": None,
-    "revoke_on_delete": False,
-    "adopt_existing": False,
-    "redeploy": True,
-    "api_url": None,
-}
-
-
-def _value(props: dict[str, Any], name: str) -> Any:
-    value = props.get(name)
-    return _DEFAULTS.get(name) if value is None else value
-
-
 def _ids_from(id_: str, props: dict[str, Any]) -> tuple[str, str]:
-    """Project/environment ids from the outputs, else from the ``p/e`` id."""
+    """Project/environment ids from the ``p/e`` resource id (outputs of older states also hold them)."""
     project_id, environment_id = props.get("project_id"), props.get("environment_id")
     if not (project_id and environment_id) and id_ and "/" in id_:
         project_id, environment_id = id_.split("/", 1)
@@ -296,12 +283,10 @@ class EnvironmentTokenProvider(ResourceProvider):
 
     @staticmethod
     def _inputs(props: dict[str, Any]) -> TokenInputs:
-        raw = {k: props[k] for k in INPUT_FIELDS if props.get(k) is not None}
         try:
-            return TokenInputs.model_validate(raw)
-        except ValidationError as exc:
-            reasons = "; ".join(f"{f}: {r}" for f, r in validation_failures(exc))
-            raise ConfigError(f"invalid EnvironmentToken inputs: {reasons}") from None
+            return validate_inputs({k: props[k] for k in INPUT_FIELDS if k in props})
+        except InputError as exc:
+            raise ConfigError(f"invalid EnvironmentToken inputs: {exc}") from None
 
     def _redeploy(
         self,
@@ -337,7 +322,10 @@ class EnvironmentTokenProvider(ResourceProvider):
 
     @staticmethod
     def _echo(inputs: TokenInputs) -> dict[str, Any]:
-        return inputs.model_dump()
+        """Inputs that later calls need, as outputs: the engine hands ``diff``, ``read`` and
+        ``delete`` only the old outputs. Defaults and the ids (they are in the resource id)
+        are left out, since the engine rewrites every byte of state at each checkpoint."""
+        return {k: v for k, v in inputs.compact().items() if k not in _ID_FIELDS}
 
     # -- check -------------------------------------------------------------
 
@@ -373,9 +361,9 @@ class EnvironmentTokenProvider(ResourceProvider):
                 raw[key] = _PLACEHOLDER_UUID
         inputs: dict[str, Any] = {}
         try:
-            inputs = TokenInputs.model_validate(raw).model_dump()
-        except ValidationError as exc:
-            failures.extend(CheckFailure(f, r) for f, r in validation_failures(exc))
+            inputs = validate_inputs(raw).compact()
+        except InputError as exc:
+            failures.extend(CheckFailure(p.field, p.describe()) for p in exc.problems)
         if failures:
             return CheckResult(news, failures)
         inputs.update(unknown)
@@ -394,9 +382,9 @@ class EnvironmentTokenProvider(ResourceProvider):
         replaces: list[str] = []
         changed: list[str] = []
 
-        for name in ("project_id", "environment_id"):
+        for name, old in zip(_ID_FIELDS, _ids_from(_id, olds)):
             new = news.get(name)
-            if _has_unknown(new) or _canon_uuid(new) != _canon_uuid(olds.get(name)):
+            if _has_unknown(new) or _canon_uuid(new) != _canon_uuid(old):
                 replaces.append(name)
 
         new_url, old_url = news.get("api_url"), olds.get("api_url")
@@ -437,13 +425,13 @@ class EnvironmentTokenProvider(ResourceProvider):
 
         for name in UPDATE_FIELDS[1:]:  # rotate_after handled above
             new = news.get(name)
-            if _has_unknown(new) or _value(news, name) != _value(olds, name):
+            if _has_unknown(new) or default_of(news, name) != default_of(olds, name):
                 changed.append(name)
 
         new_redeploy = news.get("redeploy")
         if (
             not _has_unknown(new_redeploy)
-            and _value(news, "redeploy")
+            and default_of(news, "redeploy")
             and _redeploy_pending(olds.get("redeploy_status"))
         ):
             changed.append("redeploy_status")
@@ -521,7 +509,8 @@ class EnvironmentTokenProvider(ResourceProvider):
         ``redeploy`` is (now) enabled.
         """
         inputs = self._inputs(news)
-        outs = {k: v for k, v in olds.items() if k != PROVIDER_KEY}
+        # Echoes are rebuilt from the new inputs, so one reset to its default disappears.
+        outs = {k: v for k, v in olds.items() if k != PROVIDER_KEY and k not in INPUT_FIELDS}
         outs.update(self._echo(inputs))
         rotated_at = outs.get("rotated_at")
         try:
@@ -561,10 +550,9 @@ class EnvironmentTokenProvider(ResourceProvider):
             return ReadResult(None, {})
 
         outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
-        outs.setdefault("project_id", project_id)
-        outs.setdefault("environment_id", environment_id)
-        for name in INPUT_FIELDS:
-            outs.setdefault(name, _DEFAULTS.get(name))
+        if not outs:
+            # A get or import knows only the id; the engine takes the ids from here as inputs.
+            outs.update(project_id=project_id, environment_id=environment_id)
         live = item.token
         if live and live != outs.get("access_token"):
             outs["access_token"] = live
@@ -576,8 +564,6 @@ class EnvironmentTokenProvider(ResourceProvider):
             environment_type=item.type,
             release_id=item.effective_release_id,
         )
-        for name in OUTPUT_FIELDS:
-            outs.setdefault(name, None)
         return ReadResult(id_, outs)
 
     # -- delete ------------------------------------------------------------
@@ -614,7 +600,7 @@ class EnvironmentTokenProvider(ResourceProvider):
         env = client.regenerate_token(project_id, environment_id)
         status = self._redeploy(
             client, project_id=project_id, environment_id=environment_id,
-            env_type=env.type, release_id=env.release_id, enabled=bool(_value(props, "redeploy")),
+            env_type=env.type, release_id=env.release_id, enabled=bool(default_of(props, "redeploy")),
         )
         if status.startswith("change_request:") or status == STATUS_SKIPPED:
             log.warning(

@@ -31,12 +31,6 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     token_source: pulumi.Output[str]
     project_id: pulumi.Output[str]
     environment_id: pulumi.Output[str]
-    keepers: pulumi.Output[Mapping[str, str]]
-    rotate_after: pulumi.Output[Optional[str]]
-    revoke_on_delete: pulumi.Output[bool]
-    adopt_existing: pulumi.Output[bool]
-    redeploy: pulumi.Output[bool]
-    api_url: pulumi.Output[Optional[str]]
 
     def __init__(
         self,
@@ -62,6 +56,10 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
             "redeploy": redeploy,
             "api_url": api_url,
         }
+        # Unset inputs are not sent at all: the SDK builds an Output with its own resolver for
+        # every property, which a program declaring hundreds of tokens pays per property.
+        # An input's echo (``token.keepers``) therefore exists only when the input was given.
+        props = {name: value for name, value in props.items() if value is not None}
         # Output-only properties must be present (as None) to get resolvers.
         props.update({name: None for name in OUTPUT_FIELDS})
         # Merged here so no caller can forget to keep the token secret.

@@ -1,67 +1,78 @@
 """Schema of the stack config `gorules-tokens:environments`.
 
 Validated before any resource is declared, so a typo fails `pulumi preview` with the entry
-and the field named, and no token is touched.
+and the field named, and no token is touched. Each entry's token settings are checked by the
+same rules as the resource's inputs (`provider.inputs`), so the two can never disagree.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from provider.models import check_duration, check_keepers, parse_uuid
+from provider.inputs import REQUIRED, InputError, TokenInputs, validate_inputs
 
 CONFIG_KEY = "environments"
 # Pulumi resource names end up in URNs; keep them to a safe, readable alphabet.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# Config keys (camelCase, as in Pulumi.<stack>.yaml) → EnvironmentToken inputs.
+FIELDS = {
+    "projectId": "project_id",
+    "environmentId": "environment_id",
+    "keepers": "keepers",
+    "rotateAfter": "rotate_after",
+    "revokeOnDelete": "revoke_on_delete",
+    "adoptExisting": "adopt_existing",
+    "redeploy": "redeploy",
+}
+_CONFIG_NAMES = {input_name: key for key, input_name in FIELDS.items()}
 
 
 class StackConfigError(ValueError):
     """The stack config is invalid; the message names the entry and the field."""
 
 
-class EnvironmentEntry(BaseModel):
-    """One environment whose token this stack owns."""
+@dataclass(frozen=True)
+class EnvironmentEntry:
+    """One environment whose token this stack owns.
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    ``given`` holds only the settings the entry spells out, which is what the program
+    passes to ``EnvironmentToken``; ``inputs`` has the defaults applied.
+    """
 
     name: str
-    project_id: str = Field(alias="projectId")
-    environment_id: str = Field(alias="environmentId")
-    keepers: dict[str, str] = Field(default_factory=dict)
-    rotate_after: str | None = Field(default=None, alias="rotateAfter")
-    revoke_on_delete: bool = Field(default=False, alias="revokeOnDelete")
-    adopt_existing: bool = Field(default=False, alias="adoptExisting")
-    redeploy: bool = True
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.fullmatch(value):
-            raise ValueError("must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit")
-        return value
-
-    @field_validator("project_id", "environment_id")
-    @classmethod
-    def _uuid(cls, value: str) -> str:
-        return parse_uuid(value)
-
-    @field_validator("keepers")
-    @classmethod
-    def _keepers(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_keepers(value)
-
-    @field_validator("rotate_after")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        return check_duration(value)
+    inputs: TokenInputs
+    given: dict[str, Any]
 
 
 def _describe(index: int, raw: Any) -> str:
     name = raw.get("name") if isinstance(raw, dict) else None
     return f"{CONFIG_KEY}[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
+
+
+def _parse_entry(raw: dict[str, Any]) -> tuple[Optional[EnvironmentEntry], list[tuple[str, str]]]:
+    """The entry, or (field, reason) pairs in config terms."""
+    problems: list[tuple[str, str]] = []
+    name = raw.get("name")
+    if name is None:
+        problems.append(("name", "required"))
+    elif not isinstance(name, str) or not _NAME.fullmatch(name):
+        problems.append(("name", "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"))
+    allowed = ", ".join(["name", *FIELDS])
+    problems.extend((key, f"not a known setting (allowed: {allowed})")
+                    for key in raw if key != "name" and key not in FIELDS)
+    given = {FIELDS[key]: value for key, value in raw.items() if key in FIELDS and value is not None}
+    inputs: Optional[TokenInputs] = None
+    try:
+        inputs = validate_inputs(given)
+    except InputError as exc:
+        # Only known settings reach validate_inputs, so every problem maps back to a config key.
+        problems.extend((p.where(_CONFIG_NAMES[p.field]), "required" if p.reason == REQUIRED else p.reason)
+                        for p in exc.problems)
+    if problems or inputs is None:
+        return None, problems
+    return EnvironmentEntry(name=name, inputs=inputs, given=given), []
 
 
 def parse_environments(raw: Any) -> list[EnvironmentEntry]:
@@ -72,22 +83,19 @@ def parse_environments(raw: Any) -> list[EnvironmentEntry]:
         raise StackConfigError(f"{CONFIG_KEY}: must be a list of objects with name, projectId, environmentId")
     problems: list[str] = []
     entries: list[EnvironmentEntry] = []
+    seen: set[str] = set()
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             problems.append(f"{_describe(index, item)}: must be an object")
             continue
-        try:
-            entries.append(EnvironmentEntry.model_validate(item))
-        except ValidationError as exc:
-            for error in exc.errors():
-                field = ".".join(str(part) for part in error["loc"]) or "(entry)"
-                message = error["msg"].removeprefix("Value error, ")
-                problems.append(f"{_describe(index, item)}: field '{field}': {message}")
-    seen: dict[str, int] = {}
-    for index, entry in enumerate(entries):
+        entry, found = _parse_entry(item)
+        problems.extend(f"{_describe(index, item)}: field '{where}': {reason}" for where, reason in found)
+        if entry is None:
+            continue
         if entry.name in seen:
-            problems.append(f"{CONFIG_KEY}[{index}] ({entry.name!r}): field 'name': duplicate of an earlier entry")
-        seen[entry.name] = index
+            problems.append(f"{_describe(index, item)}: field 'name': duplicate of an earlier entry")
+        seen.add(entry.name)
+        entries.append(entry)
     if problems:
         raise StackConfigError("invalid stack config:\n  " + "\n  ".join(problems))
     return entries

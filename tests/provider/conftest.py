@@ -213,11 +213,10 @@ def make_provider(monkeypatch: pytest.MonkeyPatch, fake_brms: FakeBRMS, clock: F
 
 def inputs_for(project_id: str, environment_id: str, **extra: Any) -> dict[str, Any]:
     """Checked-input shaped props as the engine would send to create."""
-    from provider.models import TokenInputs
+    from provider.inputs import validate_inputs
 
-    dumped = TokenInputs.model_validate({"project_id": project_id, "environment_id": environment_id, **extra}).model_dump()
-    # The engine drops null properties on the wire.
-    props = {k: v for k, v in dumped.items() if v is not None}
+    # What check() hands the engine: non-default inputs only.
+    props = validate_inputs({"project_id": project_id, "environment_id": environment_id, **extra}).compact()
     props["__provider"] = "serialized-provider"
     return props
 

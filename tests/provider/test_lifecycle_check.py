@@ -21,13 +21,18 @@ def failures(result):
     return {f.property: f.reason for f in result.failures}
 
 
-def test_valid_inputs_are_defaulted_and_normalised(provider):
+def test_valid_inputs_are_normalised_and_defaults_left_out(provider):
+    # Defaults are implied, not stored: the engine rewrites every stored byte at each checkpoint.
     result = provider.check({}, {"project_id": P.upper(), "environment_id": E, "__provider": PROV,
-                                 "access_token": None, "fingerprint": None})
+                                 "access_token": None, "fingerprint": None, "redeploy": True, "keepers": {}})
     assert result.failures == []
-    assert result.inputs == {"project_id": P, "environment_id": E, "keepers": {}, "rotate_after": None,
-                             "revoke_on_delete": False, "adopt_existing": False, "redeploy": True,
-                             "api_url": None, "__provider": PROV}
+    assert result.inputs == {"project_id": P, "environment_id": E, "__provider": PROV}
+
+
+def test_non_default_inputs_are_kept(provider):
+    news = {"project_id": P, "environment_id": E, "keepers": {"v": "1"}, "rotate_after": "30d",
+            "revoke_on_delete": True, "adopt_existing": True, "redeploy": False, "api_url": "https://b.example.com"}
+    assert provider.check({}, {**news, "__provider": PROV}).inputs == {**news, "__provider": PROV}
 
 
 def test_provider_key_untouched(provider):
@@ -84,7 +89,7 @@ def test_known_parts_still_validated_next_to_unknowns(provider):
 
 def test_explicit_none_means_default(provider):
     result = provider.check({}, {"project_id": P, "environment_id": E, "redeploy": None, "keepers": None})
-    assert result.failures == [] and result.inputs["redeploy"] is True and result.inputs["keepers"] == {}
+    assert result.failures == [] and result.inputs == {"project_id": P, "environment_id": E}
 
 
 def test_api_url_kept_as_written(provider):

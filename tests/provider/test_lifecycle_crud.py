@@ -27,10 +27,11 @@ def test_create_regenerates_and_returns_complete_outputs(fake_brms, make_provide
     assert (outs["environment_name"], outs["environment_key"], outs["environment_type"]) == ("Staging", "staging", "brms")
     assert outs["release_id"] == fake_brms.release_id
     assert outs["redeploy_status"] == "not_needed" and outs["token_source"] == "regenerated"
-    # every input echoed, so diff/delete (which get outputs) can work
-    for key in ("project_id", "environment_id", "keepers", "rotate_after", "revoke_on_delete", "adopt_existing",
-                "redeploy", "api_url"):
-        assert key in outs
+    # diff/read/delete get only outputs: non-default inputs are echoed, the ids travel in the resource id,
+    # defaults are implied (smaller state, rewritten at every checkpoint).
+    assert outs["keepers"] == {"epoch": "1"} and outs["rotate_after"] == "1d12h"
+    for key in ("project_id", "environment_id", "revoke_on_delete", "adopt_existing", "redeploy", "api_url"):
+        assert key not in outs
     assert "__provider" not in outs
     assert token not in result.id
 
@@ -67,8 +68,9 @@ def test_failed_redeploy_does_not_lose_token_and_update_retries(fake_brms, make_
     assert outs["redeploy_status"] == "failed:403"
     assert outs["access_token"] == fake_brms.token(fake_brms.production)
     assert "redeploying" in caplog.text and outs["access_token"] not in caplog.text
-    assert provider.diff("id", {**outs, "__provider": "x"}, props).changes is True
-    updated = provider.update("id", {**outs, "__provider": "x"}, props).outs
+    rid = f"{fake_brms.project_id}/{fake_brms.production}"
+    assert provider.diff(rid, {**outs, "__provider": "x"}, props).changes is True
+    updated = provider.update(rid, {**outs, "__provider": "x"}, props).outs
     assert updated["redeploy_status"] == "deployed"
     assert updated["access_token"] == outs["access_token"]
 
@@ -129,6 +131,16 @@ def test_update_keeps_token_and_all_outputs(fake_brms, make_provider, props_for,
     assert set(outs) <= set(updated)
 
 
+def test_update_rewrites_an_older_full_echo_to_the_compact_one(fake_brms, make_provider, props_for):
+    provider = make_provider()
+    outs = provider.create(props_for(fake_brms.project_id, fake_brms.staging)).outs
+    legacy = {**outs, "project_id": fake_brms.project_id, "environment_id": fake_brms.staging, "keepers": {},
+              "revoke_on_delete": True, "adopt_existing": False, "redeploy": True, "__provider": "old"}
+    news = props_for(fake_brms.project_id, fake_brms.staging)  # revoke_on_delete back to its default
+    updated = provider.update(f"{fake_brms.project_id}/{fake_brms.staging}", legacy, news).outs
+    assert updated == outs
+
+
 def test_read_unchanged(fake_brms, make_provider, props_for):
     provider = make_provider()
     created = provider.create(props_for(fake_brms.project_id, fake_brms.staging))
@@ -183,7 +195,8 @@ def test_read_does_not_drop_state_on_auth_or_route_errors(fake_brms, make_provid
 def test_read_with_only_id(fake_brms, make_provider):
     result = make_provider().read(f"{fake_brms.project_id}/{fake_brms.staging}", {})
     assert result.outs["access_token"] == fake_brms.token(fake_brms.staging)
-    assert result.outs["project_id"] == fake_brms.project_id and result.outs["redeploy"] is True
+    # A get/import starts from the id alone: the ids are spelled out for the engine's inputs.
+    assert result.outs["project_id"] == fake_brms.project_id and result.outs["environment_id"] == fake_brms.staging
 
 
 def test_refresh_of_many_tokens_costs_one_list(fake_brms, make_provider, props_for):

@@ -47,6 +47,42 @@ def test_defaults_equal_missing(provider):
     assert provider.diff("id", olds, news).changes is False
 
 
+def compact_outputs(**over):
+    """Outputs as create() writes them now: no ids (they are in the resource id), no defaults."""
+    return {k: v for k, v in outputs(**over).items()
+            if k not in ("project_id", "environment_id", "revoke_on_delete", "adopt_existing", "redeploy")}
+
+
+def test_compact_state_no_change(provider):
+    assert provider.diff(f"{P}/{E}", compact_outputs(), inputs()).changes is False
+    assert provider.diff(f"{P}/{E.upper()}", compact_outputs(), {"project_id": P, "environment_id": E,
+                                                                 "keepers": {"k": "1"}}).changes is False
+
+
+@pytest.mark.parametrize("change, key", [({"environment_id": E2}, "environment_id"),
+                                         ({"project_id": "423e4567-e89b-12d3-a456-426614174000"}, "project_id"),
+                                         ({"redeploy": False}, "redeploy")])
+def test_compact_state_changes_read_ids_from_the_resource_id(provider, change, key):
+    result = provider.diff(f"{P}/{E}", compact_outputs(), inputs(**change))
+    assert result.changes is True
+    assert result.replaces == ([key] if key.endswith("_id") else [])
+
+
+def test_state_written_by_earlier_versions_needs_no_migration(provider):
+    # Outputs with every input spelled out, against the compact inputs check() returns now.
+    olds = outputs(rotate_after=None, api_url=None)
+    news = {"project_id": P, "environment_id": E, "keepers": {"k": "1"}, "__provider": "NEW"}
+    assert provider.diff(f"{P}/{E}", olds, news).changes is False
+    assert provider.diff("legacy-id-without-slash", olds, news).changes is False
+
+
+def test_state_without_ids_anywhere_is_an_error_not_a_silent_replace(provider):
+    from provider.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no project_id/environment_id"):
+        provider.diff("", compact_outputs(), inputs())
+
+
 @pytest.mark.parametrize(
     "change, key",
     [

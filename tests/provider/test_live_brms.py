@@ -17,7 +17,7 @@ import pytest
 from provider.errors import BrmsError
 from provider.fingerprint import fingerprint
 from provider.lifecycle import EnvironmentTokenProvider, ProcessState
-from provider.models import TokenInputs
+from provider.inputs import validate_inputs
 from provider.retry import RetryPolicy
 
 testing = pytest.importorskip("localbrms.testing")
@@ -69,8 +69,7 @@ def make_live_provider(brms, monkeypatch):
 
 
 def props(project_id: str, environment_id: str, **extra: Any) -> dict[str, Any]:
-    dumped = TokenInputs.model_validate({"project_id": project_id, "environment_id": environment_id, **extra})
-    out = {k: v for k, v in dumped.model_dump().items() if v is not None}
+    out = validate_inputs({"project_id": project_id, "environment_id": environment_id, **extra}).compact()
     out["__provider"] = "blob"
     return out
 
@@ -136,8 +135,9 @@ def test_create_without_redeploy_leaves_agents_on_old_token(brms, seeded, make_l
     assert agent_evaluate(brms, seeded, prod["accessToken"]) == 200
     # Turning redeploy on later deploys in update and keeps the token.
     p_on = props(seeded["projectId"], prod["id"])
-    assert provider.diff("id", outs, p_on).changes is True
-    updated = provider.update("id", outs, p_on).outs
+    rid = f"{seeded['projectId']}/{prod['id']}"
+    assert provider.diff(rid, outs, p_on).changes is True
+    updated = provider.update(rid, outs, p_on).outs
     assert updated["redeploy_status"] == "deployed" and updated["access_token"] == outs["access_token"]
     assert agent_evaluate(brms, seeded, outs["access_token"]) == 200
 

@@ -83,7 +83,7 @@ def test_full_lifecycle_through_servicer(servicer, fake_brms):
     checked = servicer.Check(proto.CheckRequest(urn=urn(), olds=struct({}), news=struct(news)), ctx)
     assert list(checked.failures) == []
     inputs = unstruct(checked.inputs)
-    assert inputs["redeploy"] is True and inputs["__provider"] == blob
+    assert "redeploy" not in inputs and inputs["__provider"] == blob  # defaults are implied
 
     created = servicer.Create(proto.CreateRequest(urn=urn(), properties=checked.inputs), ctx)
     assert created.id == f"{fake_brms.project_id}/{fake_brms.production}"

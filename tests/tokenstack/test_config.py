@@ -16,18 +16,22 @@ def good(**extra):
 
 def test_minimal_entry_gets_the_documented_defaults() -> None:
     [entry] = parse_environments([good()])
-    assert (entry.keepers, entry.rotate_after, entry.revoke_on_delete, entry.adopt_existing, entry.redeploy) == (
-        {}, None, False, False, True,
-    )
+    i = entry.inputs
+    assert (i.keepers, i.rotate_after, i.revoke_on_delete, i.adopt_existing, i.redeploy) == ({}, None, False, False, True)
+    # Only what the entry spells out goes to the resource; the rest stays implied.
+    assert entry.given == {"project_id": P, "environment_id": E}
 
 
 def test_all_options_are_read() -> None:
     [entry] = parse_environments(
         [good(keepers={"v": "2"}, rotateAfter="30d", revokeOnDelete=True, adoptExisting=True, redeploy=False)]
     )
-    assert entry.keepers == {"v": "2"}
-    assert entry.rotate_after == "30d"
-    assert entry.revoke_on_delete and entry.adopt_existing and not entry.redeploy
+    i = entry.inputs
+    assert i.keepers == {"v": "2"}
+    assert i.rotate_after == "30d"
+    assert i.revoke_on_delete and i.adopt_existing and not i.redeploy
+    assert entry.given == {"project_id": P, "environment_id": E, "keepers": {"v": "2"}, "rotate_after": "30d",
+                           "revoke_on_delete": True, "adopt_existing": True, "redeploy": False}
 
 
 def test_missing_config_means_no_tokens() -> None:
@@ -42,12 +46,18 @@ def test_missing_config_means_no_tokens() -> None:
         ([good(environmentId=f" {E}")], "field 'environmentId': must be a UUID"),
         ([good(rotateAfter="-1d")], "field 'rotateAfter': invalid duration '-1d'"),
         ([good(rotateAfter="soon")], "field 'rotateAfter': invalid duration 'soon'"),
-        ([good(keepers={"v": 2})], "field 'keepers.v'"),
-        ([good(revokeOnDelete="yes")], "field 'revokeOnDelete'"),
-        ([good(colour="blue")], "field 'colour': Extra inputs are not permitted"),
+        ([good(keepers={"v": 2})], "field 'keepers.v': must be a string"),
+        ([good(keepers=["v"])], "field 'keepers': must be a map of strings"),
+        ([good(projectId=5)], "field 'projectId': must be a string (a UUID)"),
+        ([good(rotateAfter=30)], "field 'rotateAfter': must be a string such as '30d'"),
+        ([good(revokeOnDelete="yes")], "field 'revokeOnDelete': must be true or false"),
+        ([good(colour="blue")], "field 'colour': not a known setting (allowed: name, projectId,"),
+        ([good(apiUrl="https://b.example.com")], "field 'apiUrl': not a known setting"),
         ([good(name="has space")], "field 'name'"),
         ([good(), good()], "environments[1] ('staging'): field 'name': duplicate"),
-        ([{"projectId": P, "environmentId": E}], "environments[0]: field 'name': Field required"),
+        ([good(name="x", projectId="bad"), good(), good()], "environments[2] ('staging'): field 'name': duplicate"),
+        ([{"projectId": P, "environmentId": E}], "environments[0]: field 'name': required"),
+        ([{"name": "a"}], "environments[0] ('a'): field 'projectId': required"),
         (["staging"], "environments[0]: must be an object"),
         ({"name": "staging"}, "must be a list"),
     ],
