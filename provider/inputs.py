@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from .config import normalize_base_url
@@ -112,7 +112,9 @@ class TokenInputs:
 
     def compact(self) -> dict[str, Any]:
         """The inputs that differ from their defaults, as ``check`` hands them to the engine."""
-        return {k: v for k, v in asdict(self).items() if k in REQUIRED_FIELDS or v != DEFAULTS[k]}
+        # Not dataclasses.asdict: it deep-copies, and this runs for every token of every up.
+        values = {name: getattr(self, name) for name in INPUT_FIELDS}
+        return {k: v for k, v in values.items() if k in REQUIRED_FIELDS or v != DEFAULTS[k]}
 
 
 def parse_uuid(value: Any) -> str:
