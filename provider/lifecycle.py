@@ -500,6 +500,24 @@ class EnvironmentTokenProvider(ResourceProvider):
             )
         return item
 
+    def _current(
+        self, id_: str, props: dict[str, Any], *, cached: bool
+    ) -> tuple[BrmsClient, str, str, Optional[EnvironmentListItem]]:
+        """The resource's environment as the BRMS lists it now; None if it or its project is gone.
+
+        Errors other than a missing project (auth, unknown route, outage) propagate, so a
+        refresh or destroy never drops a token from state because the BRMS was misreached.
+        """
+        project_id, environment_id = _ids_from(id_, props)
+        client = self._client(props.get("api_url"))
+        try:
+            items = self._list(client, project_id, cached=cached)
+        except BrmsError as exc:
+            if _project_gone(exc):
+                return client, project_id, environment_id, None
+            raise
+        return client, project_id, environment_id, _find(items, environment_id)
+
     # -- update ------------------------------------------------------------
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -537,15 +555,7 @@ class EnvironmentTokenProvider(ResourceProvider):
         unknown, and keeping the older anchor can only make rotation earlier,
         never later. An empty/hidden live token never overwrites the stored one.
         """
-        project_id, environment_id = _ids_from(id_, props)
-        client = self._client(props.get("api_url"))
-        try:
-            items = self._list(client, project_id, cached=True)
-        except BrmsError as exc:
-            if _project_gone(exc):
-                return ReadResult(None, {})
-            raise
-        item = _find(items, environment_id)
+        _, project_id, environment_id, item = self._current(id_, props, cached=True)
         if item is None:
             return ReadResult(None, {})
 
@@ -577,15 +587,7 @@ class EnvironmentTokenProvider(ResourceProvider):
         """
         if not props.get("revoke_on_delete"):
             return
-        project_id, environment_id = _ids_from(id_, props)
-        client = self._client(props.get("api_url"))
-        try:
-            items = self._list(client, project_id, cached=False)
-        except BrmsError as exc:
-            if _project_gone(exc):
-                return
-            raise
-        item = _find(items, environment_id)
+        client, project_id, environment_id, item = self._current(id_, props, cached=False)
         if item is None:
             return
         live = item.token

@@ -26,19 +26,24 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
-class Environment(_Lenient):
-    """Flat environment returned by ``regenerate-token`` (OpenAPI excerpt)."""
+class _EnvironmentFields(_Lenient):
+    """Fields both environment payloads share; only the token's presence differs."""
 
     id: str
-    access_token: SecretStr = Field(alias="accessToken")
     name: Optional[str] = None
     type: Optional[str] = None
     key: Optional[str] = None
     project_id: Optional[str] = Field(default=None, alias="projectId")
     release_id: Optional[str] = Field(default=None, alias="releaseId")
     deployment_id: Optional[str] = Field(default=None, alias="deploymentId")
-    updated_at: Optional[str] = Field(default=None, alias="updatedAt")
     deleted_at: Optional[str] = Field(default=None, alias="deletedAt")
+
+
+class Environment(_EnvironmentFields):
+    """Flat environment returned by ``regenerate-token`` (OpenAPI excerpt)."""
+
+    access_token: SecretStr = Field(alias="accessToken")
+    updated_at: Optional[str] = Field(default=None, alias="updatedAt")
 
     @field_validator("access_token")
     @classmethod
@@ -48,18 +53,10 @@ class Environment(_Lenient):
         return value
 
 
-class EnvironmentListItem(_Lenient):
+class EnvironmentListItem(_EnvironmentFields):
     """One item of ``GET /environments``; the token may be absent or masked."""
 
-    id: str
     access_token: Optional[SecretStr] = Field(default=None, alias="accessToken")
-    name: Optional[str] = None
-    type: Optional[str] = None
-    key: Optional[str] = None
-    project_id: Optional[str] = Field(default=None, alias="projectId")
-    release_id: Optional[str] = Field(default=None, alias="releaseId")
-    deployment_id: Optional[str] = Field(default=None, alias="deploymentId")
-    deleted_at: Optional[str] = Field(default=None, alias="deletedAt")
     release: Optional[dict[str, Any]] = None
 
     @property

@@ -26,6 +26,8 @@ from typing import Callable, Optional
 import httpx
 import tenacity
 
+from .config import HttpSettings
+
 RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600)) - {501, 505}
 # For non-idempotent calls: only statuses that say "request not processed".
 SAFE_UNPROCESSED_STATUSES = frozenset({408, 429, 503})
@@ -83,8 +85,9 @@ def is_transient(exc: BaseException, idempotent: bool) -> bool:
 class RetryPolicy:
     """Exponential backoff with jitter, capped by attempts and a deadline."""
 
-    max_attempts: int = 5
-    deadline: float = 45.0
+    # The defaults are the documented GORULES_RETRY_* defaults, kept in one place.
+    max_attempts: int = HttpSettings.max_attempts
+    deadline: float = HttpSettings.deadline
     initial_backoff: float = 0.5
     max_backoff: float = 8.0
     jitter: float = 0.5

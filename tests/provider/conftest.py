@@ -17,6 +17,7 @@ import pytest
 from provider.config import HttpSettings
 from provider.lifecycle import EnvironmentTokenProvider, ProcessState, reset_process_state
 from provider.retry import RetryPolicy
+from support.provider_calls import checked_props
 
 FAKE_URL = "https://brms.test"
 
@@ -211,16 +212,6 @@ def make_provider(monkeypatch: pytest.MonkeyPatch, fake_brms: FakeBRMS, clock: F
         state.close()
 
 
-def inputs_for(project_id: str, environment_id: str, **extra: Any) -> dict[str, Any]:
-    """Checked-input shaped props as the engine would send to create."""
-    from provider.inputs import validate_inputs
-
-    # What check() hands the engine: non-default inputs only.
-    props = validate_inputs({"project_id": project_id, "environment_id": environment_id, **extra}).compact()
-    props["__provider"] = "serialized-provider"
-    return props
-
-
 @pytest.fixture
 def props_for():
-    return inputs_for
+    return checked_props

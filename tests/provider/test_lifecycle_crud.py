@@ -1,7 +1,6 @@
 """create/read/update/delete against the in-memory BRMS (fast, deterministic)."""
 
 import logging
-import threading
 import traceback
 from datetime import timedelta
 
@@ -9,6 +8,7 @@ import pytest
 
 from provider.errors import BrmsError, ConfigError
 from provider.fingerprint import fingerprint
+from support.provider_calls import read_in_threads
 
 
 def test_create_regenerates_and_returns_complete_outputs(fake_brms, make_provider, props_for):
@@ -204,19 +204,7 @@ def test_refresh_of_many_tokens_costs_one_list(fake_brms, make_provider, props_f
     envs = [fake_brms.add_env(f"E{i}", f"e{i}", "brms", release=False) for i in range(8)]
     states = [provider.create(props_for(fake_brms.project_id, e)) for e in envs]
     before = fake_brms.count("GET", "/environments")
-    barrier = threading.Barrier(4)
-    results = []
-
-    def refresh(chunk):
-        barrier.wait()
-        for created in chunk:
-            results.append(provider.read(created.id, created.outs))
-
-    threads = [threading.Thread(target=refresh, args=(states[i::4],)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    results = read_in_threads(provider, states, timeout=10)
     assert len(results) == 8 and all(r.id for r in results)
     assert fake_brms.count("GET", "/environments") - before == 1
 

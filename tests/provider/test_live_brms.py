@@ -6,7 +6,6 @@ project, and clears faults and metrics first.
 
 from __future__ import annotations
 
-import threading
 import time
 import traceback
 from typing import Any
@@ -17,8 +16,8 @@ import pytest
 from provider.errors import BrmsError
 from provider.fingerprint import fingerprint
 from provider.lifecycle import EnvironmentTokenProvider, ProcessState
-from provider.inputs import validate_inputs
 from provider.retry import RetryPolicy
+from support.provider_calls import checked_props, read_in_threads
 
 testing = pytest.importorskip("localbrms.testing")
 LocalBRMSServer = testing.LocalBRMSServer
@@ -68,12 +67,6 @@ def make_live_provider(brms, monkeypatch):
         state.close()
 
 
-def props(project_id: str, environment_id: str, **extra: Any) -> dict[str, Any]:
-    out = validate_inputs({"project_id": project_id, "environment_id": environment_id, **extra}).compact()
-    out["__provider"] = "blob"
-    return out
-
-
 def admin(brms, method: str, path: str, **kw: Any) -> httpx.Response:
     return httpx.request(method, brms.url + path, headers={"Authorization": f"Bearer {brms.pat}"}, timeout=10, **kw)
 
@@ -105,7 +98,7 @@ def count(brms, method: str, route: str, status: int | None = None) -> int:
 def test_create_brms_environment(brms, seeded, make_live_provider):
     staging = seeded["env"]["staging"]
     old = staging["accessToken"]
-    result = make_live_provider().create(props(seeded["projectId"], staging["id"]))
+    result = make_live_provider().create(checked_props(seeded["projectId"], staging["id"]))
     token = result.outs["access_token"]
     assert token != old and token == live_token(brms, seeded["projectId"], staging["id"])
     assert result.id == f"{seeded['projectId']}/{staging['id']}"
@@ -119,7 +112,7 @@ def test_create_brms_environment(brms, seeded, make_live_provider):
 
 def test_create_deployment_environment_redeploys_for_agents(brms, seeded, make_live_provider):
     prod = seeded["env"]["production"]
-    outs = make_live_provider().create(props(seeded["projectId"], prod["id"])).outs
+    outs = make_live_provider().create(checked_props(seeded["projectId"], prod["id"])).outs
     assert outs["redeploy_status"] == "deployed"
     assert agent_evaluate(brms, seeded, outs["access_token"]) == 200
     assert agent_evaluate(brms, seeded, prod["accessToken"]) == 401
@@ -128,13 +121,13 @@ def test_create_deployment_environment_redeploys_for_agents(brms, seeded, make_l
 def test_create_without_redeploy_leaves_agents_on_old_token(brms, seeded, make_live_provider):
     prod = seeded["env"]["production"]
     provider = make_live_provider()
-    p = props(seeded["projectId"], prod["id"], redeploy=False)
+    p = checked_props(seeded["projectId"], prod["id"], redeploy=False)
     outs = provider.create(p).outs
     assert outs["redeploy_status"] == "skipped" and count(brms, "POST", DEPLOY) == 0
     assert agent_evaluate(brms, seeded, outs["access_token"]) == 401
     assert agent_evaluate(brms, seeded, prod["accessToken"]) == 200
     # Turning redeploy on later deploys in update and keeps the token.
-    p_on = props(seeded["projectId"], prod["id"])
+    p_on = checked_props(seeded["projectId"], prod["id"])
     rid = f"{seeded['projectId']}/{prod['id']}"
     assert provider.diff(rid, outs, p_on).changes is True
     updated = provider.update(rid, outs, p_on).outs
@@ -147,14 +140,14 @@ def test_create_on_environment_needing_approval_records_change_request(brms, see
     r = admin(brms, "PUT", f"/api/projects/{seeded['projectId']}/environments/{prod['id']}",
               json={"approvalMode": "require_any"})
     assert r.status_code == 200, r.text
-    outs = make_live_provider().create(props(seeded["projectId"], prod["id"])).outs
+    outs = make_live_provider().create(checked_props(seeded["projectId"], prod["id"])).outs
     assert outs["redeploy_status"].startswith("change_request:")
     assert outs["redeploy_status"] != "change_request:unknown"
 
 
 def test_adopt_existing_makes_no_regenerate_call(brms, seeded, make_live_provider):
     staging = seeded["env"]["staging"]
-    outs = make_live_provider().create(props(seeded["projectId"], staging["id"], adopt_existing=True)).outs
+    outs = make_live_provider().create(checked_props(seeded["projectId"], staging["id"], adopt_existing=True)).outs
     assert outs["access_token"] == staging["accessToken"] and outs["token_source"] == "adopted"
     assert count(brms, "POST", REGENERATE) == 0 and count(brms, "GET", ENVIRONMENTS) == 1
 
@@ -165,7 +158,7 @@ def test_adopt_existing_makes_no_regenerate_call(brms, seeded, make_live_provide
 def test_read_adopts_out_of_band_regenerate(brms, seeded, make_live_provider):
     staging = seeded["env"]["staging"]
     provider = make_live_provider()
-    created = provider.create(props(seeded["projectId"], staging["id"]))
+    created = provider.create(checked_props(seeded["projectId"], staging["id"]))
     r = admin(brms, "POST", f"/api/projects/{seeded['projectId']}/environments/{staging['id']}/regenerate-token")
     foreign = r.json()["accessToken"]
     outs = provider.read(created.id, created.outs).outs
@@ -176,7 +169,7 @@ def test_read_adopts_out_of_band_regenerate(brms, seeded, make_live_provider):
 def test_read_after_environment_deleted(brms, seeded, make_live_provider):
     staging = seeded["env"]["staging"]
     provider = make_live_provider()
-    created = provider.create(props(seeded["projectId"], staging["id"]))
+    created = provider.create(checked_props(seeded["projectId"], staging["id"]))
     r = admin(brms, "DELETE", f"/api/projects/{seeded['projectId']}/environments/{staging['id']}")
     assert r.status_code == 200, r.text
     gone = make_live_provider().read(created.id, created.outs)
@@ -207,21 +200,9 @@ def test_refresh_of_many_tokens_uses_one_list_request(brms, seeded, make_live_pr
                   json={"name": f"Extra {i}", "key": f"extra-{i}", "type": "brms"})
         assert r.status_code == 201, r.text
         env_ids.append(r.json()["id"])
-    created = [provider.create(props(seeded["projectId"], e, redeploy=False)) for e in env_ids]
+    created = [provider.create(checked_props(seeded["projectId"], e, redeploy=False)) for e in env_ids]
     brms.reset_metrics()
-    results: list[Any] = []
-    barrier = threading.Barrier(4)
-
-    def worker(chunk):
-        barrier.wait()
-        for c in chunk:
-            results.append(provider.read(c.id, c.outs))
-
-    threads = [threading.Thread(target=worker, args=(created[i::4],)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results = read_in_threads(provider, created)
     assert len(results) == len(env_ids) and all(r.id for r in results)
     assert {r.outs["access_token"] for r in results} == {c.outs["access_token"] for c in created}
     assert count(brms, "GET", ENVIRONMENTS) == 1
@@ -231,7 +212,7 @@ def test_connections_are_pooled(brms, seeded, make_live_provider):
     provider = make_live_provider()
     staging = seeded["env"]["staging"]
     for i in range(5):
-        provider.create(props(seeded["projectId"], staging["id"], keepers={"i": str(i)}))
+        provider.create(checked_props(seeded["projectId"], staging["id"], keepers={"i": str(i)}))
     conns = brms.metrics()["connections"]
     assert conns["opened"] <= 2 and conns["requestsOnReusedConnections"] >= 4
 
@@ -241,7 +222,7 @@ def test_connections_are_pooled(brms, seeded, make_live_provider):
 
 def test_delete_without_revoke_makes_no_request(brms, seeded, make_live_provider):
     provider = make_live_provider()
-    created = provider.create(props(seeded["projectId"], seeded["env"]["staging"]["id"]))
+    created = provider.create(checked_props(seeded["projectId"], seeded["env"]["staging"]["id"]))
     brms.reset_metrics()
     provider.delete(created.id, created.outs)
     assert brms.metrics()["requests"]["total"] == 0
@@ -251,8 +232,8 @@ def test_delete_without_revoke_makes_no_request(brms, seeded, make_live_provider
 def test_delete_with_revoke_and_successor_protection(brms, seeded, make_live_provider):
     provider = make_live_provider()
     staging = seeded["env"]["staging"]
-    old = provider.create(props(seeded["projectId"], staging["id"], revoke_on_delete=True))
-    new = provider.create(props(seeded["projectId"], staging["id"], revoke_on_delete=True, keepers={"v": "2"}))
+    old = provider.create(checked_props(seeded["projectId"], staging["id"], revoke_on_delete=True))
+    new = provider.create(checked_props(seeded["projectId"], staging["id"], revoke_on_delete=True, keepers={"v": "2"}))
     brms.reset_metrics()
     provider.delete(old.id, old.outs)  # create-before-delete replacement: must not kill `new`
     assert count(brms, "POST", REGENERATE) == 0
@@ -265,14 +246,14 @@ def test_delete_with_revoke_and_successor_protection(brms, seeded, make_live_pro
 def test_delete_with_revoke_when_environment_gone(brms, seeded, make_live_provider):
     provider = make_live_provider()
     staging = seeded["env"]["staging"]
-    created = provider.create(props(seeded["projectId"], staging["id"], revoke_on_delete=True))
+    created = provider.create(checked_props(seeded["projectId"], staging["id"], revoke_on_delete=True))
     admin(brms, "DELETE", f"/api/projects/{seeded['projectId']}/environments/{staging['id']}")
     provider.delete(created.id, created.outs)
 
 
 def test_revoke_on_deployment_environment_also_redeploys(brms, seeded, make_live_provider):
     provider = make_live_provider()
-    created = provider.create(props(seeded["projectId"], seeded["env"]["production"]["id"], revoke_on_delete=True))
+    created = provider.create(checked_props(seeded["projectId"], seeded["env"]["production"]["id"], revoke_on_delete=True))
     assert agent_evaluate(brms, seeded, created.outs["access_token"]) == 200
     provider.delete(created.id, created.outs)
     assert agent_evaluate(brms, seeded, created.outs["access_token"]) == 401
@@ -293,7 +274,7 @@ def test_401_with_bad_pat(brms, seeded, make_live_provider):
     provider = make_live_provider(pat=bad)
     staging = seeded["env"]["staging"]
     with pytest.raises(BrmsError) as info:
-        provider.create(props(seeded["projectId"], staging["id"]))
+        provider.create(checked_props(seeded["projectId"], staging["id"]))
     text = _assert_secret_free(info.value, bad, brms.pat, staging["accessToken"])
     assert info.value.status == 401 and "regenerate-token" in text and staging["id"] in text
     assert count(brms, "POST", REGENERATE) == 1  # not retried
@@ -304,19 +285,19 @@ def test_403_with_read_only_pat(brms, seeded, make_live_provider):
     provider = make_live_provider(pat=pat)
     staging = seeded["env"]["staging"]
     with pytest.raises(BrmsError) as info:
-        provider.create(props(seeded["projectId"], staging["id"]))
+        provider.create(checked_props(seeded["projectId"], staging["id"]))
     text = _assert_secret_free(info.value, pat, brms.pat, staging["accessToken"])
     assert info.value.status == 403 and "regenerate-token" in text and staging["id"] in text
     assert "GORULES_TOKEN" in text
     # the same read-only PAT is enough for adopt_existing
-    outs = provider.create(props(seeded["projectId"], staging["id"], adopt_existing=True)).outs
+    outs = provider.create(checked_props(seeded["projectId"], staging["id"], adopt_existing=True)).outs
     assert outs["access_token"] == staging["accessToken"]
 
 
 def test_404_unknown_environment(brms, seeded, make_live_provider):
     missing = "00000000-0000-4000-8000-0000000000aa"
     with pytest.raises(BrmsError) as info:
-        make_live_provider().create(props(seeded["projectId"], missing))
+        make_live_provider().create(checked_props(seeded["projectId"], missing))
     text = _assert_secret_free(info.value, brms.pat)
     assert info.value.status == 404 and missing in text and "regenerate-token" in text
 
@@ -324,7 +305,7 @@ def test_404_unknown_environment(brms, seeded, make_live_provider):
 def test_retries_injected_503(brms, seeded, make_live_provider):
     brms.add_fault(method="POST", route=REGENERATE, status=503, times=2)
     staging = seeded["env"]["staging"]
-    outs = make_live_provider().create(props(seeded["projectId"], staging["id"])).outs
+    outs = make_live_provider().create(checked_props(seeded["projectId"], staging["id"])).outs
     assert outs["access_token"] == live_token(brms, seeded["projectId"], staging["id"])
     assert count(brms, "POST", REGENERATE, 503) == 2 and count(brms, "POST", REGENERATE, 200) == 1
 
@@ -333,7 +314,7 @@ def test_retries_429_honouring_retry_after(brms, seeded, make_live_provider):
     brms.add_fault(method="GET", route=ENVIRONMENTS, status=429, retry_after=1, times=1)
     staging = seeded["env"]["staging"]
     start = time.monotonic()
-    outs = make_live_provider().create(props(seeded["projectId"], staging["id"], adopt_existing=True)).outs
+    outs = make_live_provider().create(checked_props(seeded["projectId"], staging["id"], adopt_existing=True)).outs
     assert time.monotonic() - start >= 0.9
     assert outs["access_token"] == staging["accessToken"]
     assert count(brms, "GET", ENVIRONMENTS, 429) == 1 and count(brms, "GET", ENVIRONMENTS, 200) == 1
@@ -342,7 +323,7 @@ def test_retries_429_honouring_retry_after(brms, seeded, make_live_provider):
 def test_regenerate_applied_but_response_dropped(brms, seeded, make_live_provider):
     brms.add_fault(method="POST", route=REGENERATE, drop=True, when="after", times=1)
     staging = seeded["env"]["staging"]
-    outs = make_live_provider().create(props(seeded["projectId"], staging["id"])).outs
+    outs = make_live_provider().create(checked_props(seeded["projectId"], staging["id"])).outs
     # two regenerates happened; we hold the newest, which is the live one
     assert outs["access_token"] == live_token(brms, seeded["projectId"], staging["id"])
     assert count(brms, "POST", REGENERATE) == 2
@@ -353,7 +334,7 @@ def test_persistent_outage_fails_fast_and_bounded(brms, seeded, make_live_provid
     provider = make_live_provider(max_attempts=3)
     start = time.monotonic()
     with pytest.raises(BrmsError) as info:
-        provider.create(props(seeded["projectId"], seeded["env"]["staging"]["id"]))
+        provider.create(checked_props(seeded["projectId"], seeded["env"]["staging"]["id"]))
     assert time.monotonic() - start < 10
     assert info.value.status == 503 and "3 attempts" in str(info.value)
     assert count(brms, "POST", REGENERATE) == 3
@@ -363,5 +344,5 @@ def test_server_down_is_a_clear_transport_error(brms, seeded, make_live_provider
     provider = make_live_provider(max_attempts=2)
     monkeypatch.setenv("GORULES_URL", "http://127.0.0.1:9")  # discard port: connection refused
     with pytest.raises(BrmsError) as info:
-        provider.create(props(seeded["projectId"], seeded["env"]["staging"]["id"]))
+        provider.create(checked_props(seeded["projectId"], seeded["env"]["staging"]["id"]))
     assert info.value.status is None and "ConnectError" in str(info.value)
