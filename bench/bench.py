@@ -48,7 +48,7 @@ from tokenstack.stackfile import set_object_config  # noqa: E402
 
 OPS = ("up", "preview", "refresh", "rotate", "destroy")
 KINDS = ("ours", "baseline")
-TOKEN_STACK_FILES = ("__main__.py", "provider", "tokenstack")
+TOKEN_STACK_FILES = ("__main__.py", "tokenstack")
 DEFAULT_REPEATS = {1: 3, 10: 3, 100: 5, 300: 1}
 SUMMARY = re.compile(
     r"^\s*(?:[+~\-]+\s*)?(\d+) (to create|to update|to replace|to delete|created|updated|replaced|deleted|unchanged)\s*$",
@@ -650,11 +650,11 @@ _WAITS = ("acquire' of '_thread.lock", "grpc/_channel.py:1119(_blocking)", "next
           "builtins.input", "method 'recv", "_run_once", "futures/thread.py:69(_worker)")
 _BUCKETS = {
     "imports": ("_find_and_load)",),
-    "provider.check": ("provider/lifecycle.py", "(check)"),
-    "provider.diff": ("provider/lifecycle.py", "(diff)"),
-    "provider.create": ("provider/lifecycle.py", "(create)"),
-    "provider.read": ("provider/lifecycle.py", "(read)"),
-    "provider.delete": ("provider/lifecycle.py", "(delete)"),
+    "provider.check": ("provider/gorules_tokens/provider.py", "(check)"),
+    "provider.diff": ("provider/gorules_tokens/provider.py", "(diff)"),
+    "provider.create": ("provider/gorules_tokens/provider.py", "(create)"),
+    "provider.read": ("provider/gorules_tokens/provider.py", "(read)"),
+    "provider.delete": ("provider/gorules_tokens/provider.py", "(delete)"),
     "httpx.Client.send": ("httpx/_client.py", "(send)"),
     "dill.loads (unpickle provider)": ("dill/_dill.py", "(loads)"),
     "rpc.serialize_properties": ("pulumi/runtime/rpc.py", "(serialize_properties)"),

@@ -27,7 +27,7 @@ MODE = os.environ.get("BENCH_PROFILE_MODE", "spans")
 PID = os.getpid()
 
 # `python -m pulumi.dynamic` puts the working directory (the program dir) first on sys.path,
-# so the pickled provider class (`provider.lifecycle`) imports; a script gets its own dir.
+# so the pickled provider class (`gorules_tokens.provider`) imports; a script gets its own dir.
 sys.path[0] = os.getcwd()
 
 _lock = threading.Lock()

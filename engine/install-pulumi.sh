@@ -53,33 +53,43 @@ if [[ -f "$STAMP" ]] && complete_install "$BIN"; then
 fi
 
 if command -v go >/dev/null 2>&1; then
-    log "building pulumi v$PULUMI_VERSION with $(go version | cut -d' ' -f3) (first run only: a few minutes)"
     WORK="$CACHE_ROOT/build/v$PULUMI_VERSION"
     mkdir -p "$WORK/langhost" "$BIN"
+    BUILD_LOG="$WORK/build.log"
+    log "building pulumi v$PULUMI_VERSION with $(go version | cut -d' ' -f3): first run only, a few minutes (log: $BUILD_LOG)"
+    started=$SECONDS
+    : >"$BUILD_LOG"
+    # Hundreds of `go: downloading` lines go to the log, not the terminal; a failure shows its tail.
+    trap 'status=$?; if (( status != 0 )); then tail -n 30 "$BUILD_LOG" >&2; log "engine build failed after $((SECONDS - started)) s; the whole output is in $BUILD_LOG"; fi' EXIT
     sed "s/@PULUMI_VERSION@/v$PULUMI_VERSION/g" "$HERE/langhost/go.mod.in" >"$WORK/go.mod"
     cp "$HERE/langhost/main.go" "$WORK/langhost/main.go"
-    cat >"$WORK/tools.go" <<'EOF'
+    cat >"$WORK/tools.go" <<'EOF_TOOLS'
 //go:build tools
 
 // Package tools pins the Pulumi CLI into this throw-away wrapper module.
 package tools
 
 import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
-EOF
+EOF_TOOLS
     cd "$WORK"
-    go mod tidy >&2
+    log "  downloading Go modules"
+    go mod tidy >>"$BUILD_LOG" 2>&1
     ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
     export CGO_ENABLED=0
+    log "  compiling the CLI ($((SECONDS - started)) s so far)"
     go build -trimpath -tags osusergo,grpcnotrace -ldflags "$ldflags" \
-        -o "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi >&2
+        -o "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi >>"$BUILD_LOG" 2>&1
+    log "  compiling the Python language host ($((SECONDS - started)) s so far)"
     go build -trimpath -tags osusergo,grpcnotrace -ldflags "$ldflags" \
-        -o "$BIN/pulumi-language-python" ./langhost >&2
-    sdk_dir="$(go mod download -json "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" \
+        -o "$BIN/pulumi-language-python" ./langhost >>"$BUILD_LOG" 2>&1
+    sdk_dir="$(go mod download -json "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" 2>>"$BUILD_LOG" \
         | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
     # Module-cache files are read-only and not executable; the engine only runs a bundled
     # plugin whose owner exec bit is set.
     install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$BIN/"
     install -m 0755 "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$BIN/"
+    trap - EXIT
+    log "engine built in $((SECONDS - started)) s"
 else
     log "no Go toolchain: using Pulumi's official installer for v$PULUMI_VERSION"
     curl -fsSL https://get.pulumi.com | sh -s -- --version "$PULUMI_VERSION" --install-root "$ROOT" --no-edit-path >&2

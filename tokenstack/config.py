@@ -2,7 +2,7 @@
 
 Validated before any resource is declared, so a typo fails `pulumi preview` with the entry
 and the field named, and no token is touched. Each entry's token settings are checked by the
-same rules as the resource's inputs (`provider.inputs`), so the two can never disagree.
+same rules as the resource's inputs (`gorules_tokens.inputs`), so the two can never disagree.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from provider.inputs import REQUIRED, InputError, TokenInputs, validate_inputs
+from gorules_tokens.inputs import REQUIRED, InputError, TokenInputs, validate_inputs
 
 CONFIG_KEY = "environments"
 # Pulumi resource names end up in URNs; keep them to a safe, readable alphabet.

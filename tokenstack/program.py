@@ -7,9 +7,9 @@ import os
 
 import pulumi
 
-from provider import EnvironmentToken
-from provider.config import CONFIG_URL_KEY, normalize_base_url
-from provider.errors import ConfigError
+from gorules_tokens import EnvironmentToken
+from gorules_tokens.config import CONFIG_URL_KEY, normalize_base_url
+from gorules_tokens.errors import ConfigError
 from tokenstack.config import CONFIG_KEY, StackConfigError, parse_environments
 
 

@@ -14,9 +14,9 @@ from typing import Any, Callable, Optional
 import httpx
 import pytest
 
-from provider.config import HttpSettings
-from provider.lifecycle import EnvironmentTokenProvider, ProcessState, reset_process_state
-from provider.retry import RetryPolicy
+from gorules_tokens.config import HttpSettings
+from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState, reset_process_state
+from gorules_tokens.retry import RetryPolicy
 from support.provider_calls import checked_props
 
 FAKE_URL = "https://brms.test"

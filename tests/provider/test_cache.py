@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from provider.cache import SingleFlightCache
-from provider.errors import BrmsError
+from gorules_tokens.cache import SingleFlightCache
+from gorules_tokens.errors import BrmsError
 
 
 class Clock:

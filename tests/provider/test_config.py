@@ -1,6 +1,6 @@
 import pytest
 
-from provider.config import (
+from gorules_tokens.config import (
     CONFIG_TOKEN_KEY,
     CONFIG_URL_KEY,
     ConfigError,
@@ -8,8 +8,8 @@ from provider.config import (
     ProviderConfig,
     normalize_base_url,
 )
-from provider.errors import scrub
-from provider.lifecycle import EnvironmentTokenProvider
+from gorules_tokens.errors import scrub
+from gorules_tokens.provider import EnvironmentTokenProvider
 from pulumi.dynamic import Config, ConfigureRequest
 
 
@@ -142,7 +142,7 @@ def test_default_base_url_never_raises():
 
 
 def test_process_state_takes_http_tuning_from_env(monkeypatch):
-    from provider.lifecycle import ProcessState
+    from gorules_tokens.provider import ProcessState
 
     monkeypatch.setenv("GORULES_RETRY_ATTEMPTS", "2")
     monkeypatch.setenv("GORULES_RETRY_DEADLINE", "7")

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from provider.durations import DurationError, parse_duration
+from gorules_tokens.durations import DurationError, parse_duration
 
 
 @pytest.mark.parametrize(

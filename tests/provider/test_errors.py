@@ -1,4 +1,4 @@
-from provider.errors import BrmsError, ConfigError, register_secret, scrub
+from gorules_tokens.errors import BrmsError, ConfigError, register_secret, scrub
 
 
 def test_scrub_registered_and_bearer():

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from provider.inputs import (
+from gorules_tokens.inputs import (
     MAX_KEEPER_VALUE,
     MAX_KEEPERS,
     InputError,
@@ -102,9 +102,10 @@ def test_default_of_treats_absent_and_null_alike():
     assert default_of({}, "keepers") == {}
 
 
-def test_importing_the_resource_api_loads_no_pydantic_httpx_or_tenacity():
+def test_importing_the_resource_api_loads_no_pydantic_httpx_or_tenacity(tmp_path):
     # The program and every preview import this path; the heavy libraries wait for the first BRMS call.
-    code = ("import sys, provider, provider.lifecycle, provider.inputs; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'httpx', 'tenacity'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # Run outside the repo, so only the installed package can be found.
+    code = ("import sys, gorules_tokens, gorules_tokens.provider, gorules_tokens.inputs; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'httpx', 'tenacity', 'fastapi'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "[]"

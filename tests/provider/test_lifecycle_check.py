@@ -4,7 +4,7 @@ import pytest
 from pulumi.output import UNKNOWN  # what 3.272 hands to check/diff in preview
 from pulumi.runtime.rpc import UNKNOWN as WIRE_UNKNOWN
 
-from provider.lifecycle import EnvironmentTokenProvider
+from gorules_tokens.provider import EnvironmentTokenProvider
 
 P = "123e4567-e89b-12d3-a456-426614174000"
 E = "223e4567-e89b-12d3-a456-426614174000"

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from provider.errors import BrmsError, ConfigError
-from provider.fingerprint import fingerprint
+from gorules_tokens.errors import BrmsError, ConfigError
+from gorules_tokens.fingerprint import fingerprint
 from support.provider_calls import read_in_threads
 
 
@@ -63,7 +63,7 @@ def test_failed_redeploy_does_not_lose_token_and_update_retries(fake_brms, make_
     fake_brms.fault("POST", "deploy", status=403)
     provider = make_provider()
     props = props_for(fake_brms.project_id, fake_brms.production)
-    with caplog.at_level(logging.WARNING, logger="provider"):
+    with caplog.at_level(logging.WARNING, logger="gorules_tokens"):
         outs = provider.create(props).outs
     assert outs["redeploy_status"] == "failed:403"
     assert outs["access_token"] == fake_brms.token(fake_brms.production)

@@ -6,7 +6,7 @@ import pytest
 from pulumi.output import UNKNOWN  # what 3.272 hands to check/diff in preview
 from pulumi.runtime.rpc import UNKNOWN as WIRE_UNKNOWN
 
-from provider.lifecycle import EnvironmentTokenProvider
+from gorules_tokens.provider import EnvironmentTokenProvider
 
 P = "123e4567-e89b-12d3-a456-426614174000"
 E = "223e4567-e89b-12d3-a456-426614174000"
@@ -77,7 +77,7 @@ def test_state_written_by_earlier_versions_needs_no_migration(provider):
 
 
 def test_state_without_ids_anywhere_is_an_error_not_a_silent_replace(provider):
-    from provider.errors import ConfigError
+    from gorules_tokens.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no project_id/environment_id"):
         provider.diff("", compact_outputs(), inputs())
@@ -164,7 +164,7 @@ def test_failed_redeploy_triggers_update(provider):
 
 
 def test_diff_needs_no_credentials_or_network(provider, monkeypatch):
-    monkeypatch.setattr("provider.lifecycle.EnvironmentTokenProvider._client",
+    monkeypatch.setattr("gorules_tokens.provider.EnvironmentTokenProvider._client",
                         lambda *a, **k: pytest.fail("diff must not talk to the BRMS"))
     provider.diff("id", outputs(), inputs(keepers={"k": "9"}))
 

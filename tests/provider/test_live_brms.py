@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from provider.errors import BrmsError
-from provider.fingerprint import fingerprint
-from provider.lifecycle import EnvironmentTokenProvider, ProcessState
-from provider.retry import RetryPolicy
+from gorules_tokens.errors import BrmsError
+from gorules_tokens.fingerprint import fingerprint
+from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState
+from gorules_tokens.retry import RetryPolicy
 from support.provider_calls import checked_props, read_in_threads
 
 testing = pytest.importorskip("localbrms.testing")

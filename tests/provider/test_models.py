@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from provider.models import Environment, EnvironmentListItem, parse_deploy_outcome
+from gorules_tokens.models import Environment, EnvironmentListItem, parse_deploy_outcome
 
 P = "123e4567-e89b-12d3-a456-426614174000"
 E = "223e4567-e89b-12d3-a456-426614174000"

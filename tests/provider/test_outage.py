@@ -5,10 +5,10 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from provider.client import BrmsClient
-from provider.config import Credentials, HttpSettings
-from provider.errors import BrmsError
-from provider.outage import OutageRegistry
+from gorules_tokens.client import BrmsClient
+from gorules_tokens.config import Credentials, HttpSettings
+from gorules_tokens.errors import BrmsError
+from gorules_tokens.outage import OutageRegistry
 
 
 class Clock:

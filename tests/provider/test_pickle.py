@@ -6,7 +6,7 @@ import dill
 from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from provider.lifecycle import EnvironmentTokenProvider, ProcessState
+from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState
 
 
 def configured_provider(pat: str) -> EnvironmentTokenProvider:
@@ -23,7 +23,7 @@ def test_serialized_exactly_like_pulumi_is_small_and_secret_free():
     raw = base64.b64decode(serialized)
     assert len(raw) < 256
     assert pat.encode() not in raw and b"brms.example.com" not in raw
-    assert b"provider.lifecycle" in raw and b"EnvironmentTokenProvider" in raw  # by reference
+    assert b"gorules_tokens.provider" in raw and b"EnvironmentTokenProvider" in raw  # by reference
     assert b"co_code" not in raw and b"httpx" not in raw
 
 

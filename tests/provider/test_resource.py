@@ -6,8 +6,8 @@ import pulumi
 import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 
-from provider import EnvironmentToken
-from provider.lifecycle import OUTPUT_FIELDS
+from gorules_tokens import EnvironmentToken
+from gorules_tokens.provider import OUTPUT_FIELDS
 
 P = "123e4567-e89b-12d3-a456-426614174000"
 E = "223e4567-e89b-12d3-a456-426614174000"
@@ -66,7 +66,7 @@ def test_registration_and_secret_outputs(mocked):
         if isinstance(provider_blob, dict):  # secret envelope (serialize_as_secret_always)
             provider_blob = provider_blob["value"]
         raw = base64.b64decode(provider_blob)
-        assert len(raw) < 256 and b"provider.lifecycle" in raw
+        assert len(raw) < 256 and b"gorules_tokens.provider" in raw
         assert args.inputs["keepers"] == {"epoch": "1"} and args.inputs["rotate_after"] == "30d"
         # outputs-only keys are registered (as nulls) so the SDK creates resolvers for them
         for name in OUTPUT_FIELDS:

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from provider.retry import RETRYABLE_STATUSES, RetryableStatus, RetryPolicy, is_transient, parse_retry_after
+from gorules_tokens.retry import RETRYABLE_STATUSES, RetryableStatus, RetryPolicy, is_transient, parse_retry_after
 
 
 def test_retry_after_seconds_and_dates():

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from provider.schedule import format_timestamp, next_rotation_at, parse_timestamp, rotation_due
+from gorules_tokens.schedule import format_timestamp, next_rotation_at, parse_timestamp, rotation_due
 
 T0 = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 

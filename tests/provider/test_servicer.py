@@ -18,7 +18,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.output import Unknown
 from pulumi.runtime import proto, rpc
 
-from provider.lifecycle import EnvironmentTokenProvider, ProcessState, reset_process_state
+from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState, reset_process_state
 
 
 def _load_servicer_module() -> dict[str, Any]:

@@ -13,7 +13,7 @@ import dill
 import pytest
 
 from localbrms.testing import DEPLOY_ROUTE, REGENERATE_ROUTE
-from provider.lifecycle import EnvironmentTokenProvider
+from gorules_tokens.provider import EnvironmentTokenProvider
 from reliability._harness import SECRET_SIG, by_status, entry, live_tokens, request_rows
 from support import state
 from support.brms import env_by_name
@@ -35,7 +35,7 @@ def test_pickled_provider_is_a_reference_without_any_credential(token_stack, see
         raw = base64.b64decode(encoded)
         for value in credentials:
             assert value.encode() not in raw, f"{name}: a credential or the URL is inside __provider"
-        assert b"provider.lifecycle" in raw and b"EnvironmentTokenProvider" in raw, "not pickled by reference"
+        assert b"gorules_tokens.provider" in raw and b"EnvironmentTokenProvider" in raw, "not pickled by reference"
         assert len(raw) < 200
         provider = dill.loads(raw)
         assert isinstance(provider, EnvironmentTokenProvider)

@@ -116,7 +116,7 @@ class TokenStack:
         return f"urn:pulumi:{self.stack.name}::gorules-tokens::pulumi-python:dynamic/gorules:EnvironmentToken::{name}"
 
 
-TOKEN_STACK_FILES = ("__main__.py", "provider", "tokenstack")
+TOKEN_STACK_FILES = ("__main__.py", "tokenstack")
 
 
 def new_token_stack(

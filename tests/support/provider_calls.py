@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Sequence
 
-from provider.inputs import validate_inputs
+from gorules_tokens.inputs import validate_inputs
 
 
 def checked_props(project_id: str, environment_id: str, **extra: Any) -> dict[str, Any]:

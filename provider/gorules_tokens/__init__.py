@@ -1,6 +1,6 @@
 """Pulumi dynamic provider for GoRules BRMS environment access tokens.
 
-Public API: ``from provider import EnvironmentToken``.
+Public API: ``from gorules_tokens import EnvironmentToken``.
 """
 
 from .resource import EnvironmentToken

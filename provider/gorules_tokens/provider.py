@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from .models import EnvironmentListItem
     from .retry import RetryPolicy
 
-log = logging.getLogger("provider")
+log = logging.getLogger("gorules_tokens")
 
 PROVIDER_KEY = "__provider"
 

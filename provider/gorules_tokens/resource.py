@@ -7,7 +7,7 @@ from typing import Mapping, Optional
 import pulumi
 from pulumi.dynamic import Resource
 
-from .lifecycle import OUTPUT_FIELDS, EnvironmentTokenProvider
+from .provider import OUTPUT_FIELDS, EnvironmentTokenProvider
 
 
 class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
