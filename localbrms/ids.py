@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 
 def new_id() -> str:
@@ -25,7 +25,7 @@ def hash_token(token: str) -> str:
 
 def now_iso() -> str:
     """UTC timestamp in the JavaScript ``toISOString()`` format BRMS (Node) emits."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_uuid(value: str) -> str | None:
