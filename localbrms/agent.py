@@ -35,7 +35,6 @@ class LoadedProject:
     revision: str
     release_id: str
     config: dict[str, Any]
-    loaded_at: float
 
     @property
     def project_id(self) -> str | None:
@@ -91,6 +90,7 @@ class AgentState:
                 "pollInterval": self.poll_interval,
                 "pollsStarted": self.polls_started,
                 "pollsCompleted": self.polls_completed,
+                "lastPollAt": self.last_poll_at,
                 "projects": loaded,
             }
 
@@ -130,7 +130,6 @@ class AgentState:
                 revision=row["revision"],
                 release_id=row["release_id"],
                 config=json.loads(row["config"]),
-                loaded_at=time.time(),
             )
         with self._lock:
             self._projects = fresh

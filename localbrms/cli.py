@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from localbrms.repo.deployments import DEFAULT_NAME as DEFAULT_DEPLOYMENT
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m localbrms", description=__doc__.splitlines()[0])
@@ -44,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--agent-deployment",
-        default="localbrms-agent",
+        default=DEFAULT_DEPLOYMENT,
         help="name of the Deployment (storage) the Agent serves (default: the one `seed` creates)",
     )
 
