@@ -255,7 +255,10 @@ class BrmsClient:
                     response = once()
         except RetryableStatus as exc:
             message = _with_attempts(exc.message, attempts)
-            if exc.status >= 500:
+            # An outage is a call that used up its retries; a single try of a call that is not
+            # retried (a deploy answered 500) says nothing about the calls after it.
+            exhausted = idempotent or attempts > 1
+            if exc.status >= 500 and exhausted:
                 self._note_outage(base_url, f"HTTP {exc.status} {message}")
             raise BrmsError(
                 operation, status=exc.status, error=exc.error, message=message,
@@ -263,7 +266,8 @@ class BrmsClient:
             ) from None
         except httpx.HTTPError as exc:
             message = "BRMS unreachable: " + _with_attempts(_transport_message(exc), attempts)
-            self._note_outage(base_url, _transport_message(exc))
+            if idempotent or attempts > 1:
+                self._note_outage(base_url, _transport_message(exc))
             raise BrmsError(
                 operation, message=message, project_id=project_id, environment_id=environment_id,
             ) from None

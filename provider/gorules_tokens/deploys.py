@@ -7,7 +7,9 @@ and if the list cannot confirm it either, the status is ``unconfirmed``. The pro
 redeploys an ``unconfirmed`` (or a ``change_request:<id>``) on a later ``up``: each retry could
 open another change request, or deploy again and again against a BRMS whose answers we
 misread. Only a body that says it failed, or an HTTP error, is ``failed:<status>``, which the
-next ``up`` retries.
+next ``up`` retries; but when the error leaves it open whether the BRMS acted (no answer, 5xx)
+and the approval-gated environment now has a pending change request, that request is recorded
+instead, so the retry cannot open a second one.
 
 Statuses returned: ``deployed``, ``change_request:<id>``, ``unconfirmed``, ``failed:<status>``
 (``<status>`` is the HTTP status, or ``transport`` when no answer came back). Each call logs at
@@ -45,6 +47,14 @@ def redeploy_release(
     try:
         outcome = client.deploy_release(project_id, release_id, environment_id, comment)
     except BrmsError as exc:
+        pending = _pending_after_lost_answer(client, project_id, environment_id) if _ambiguous(exc) else None
+        if pending is not None:
+            log.warning(
+                "warning: the BRMS answer to the redeploy of release %s to environment %s was lost or an error "
+                "(%s), but the environment now has a pending change request; recorded as %s, not retried.",
+                release_id, environment_id, exc, pending,
+            )
+            return pending
         log.warning(
             "warning: environment %s got a new access token but redeploying release %s failed (%s); "
             "Agents keep rejecting the new token until a release is deployed. The next `pulumi up` retries.",
@@ -89,6 +99,24 @@ def _confirm(
         release_id, environment_id, outcome.http_status, scrub(outcome.detail), reason,
     )
     return UNCONFIRMED
+
+
+def _ambiguous(exc: BrmsError) -> bool:
+    """No answer, or a 5xx: the BRMS may have processed the deploy (the client did not retry it)."""
+    return exc.status is None or exc.status >= 500
+
+
+def _pending_after_lost_answer(client: BrmsClient, project_id: str, environment_id: str) -> Optional[str]:
+    """``change_request:<id>`` when an approval-gated environment has one pending, so that the
+    next ``up`` does not open a second one; None otherwise (and when the list cannot be read)."""
+    try:
+        item = _find(client.list_environments(project_id), environment_id)
+    except BrmsError:
+        return None
+    if item is None or item.approval_mode in _NO_APPROVAL:
+        return None
+    pending = item.open_change_requests()
+    return f"{CHANGE_REQUEST_PREFIX}{pending[-1]['id']}" if pending else None
 
 
 def _status_from_list(item: EnvironmentListItem, release_id: str) -> Optional[str]:

@@ -123,3 +123,37 @@ def test_unconfirmed_when_the_list_cannot_be_read(brms, seeded, make_live_provid
     assert outs["redeploy_status"] == "unconfirmed"
     [warning] = _warnings(caplog)
     assert "could not be read" in warning and "HTTP 403" in warning
+
+
+@pytest.mark.parametrize("fault", [{"status": 500, "when": "after"}, {"drop": True, "when": "after"}],
+                         ids=["500-after-commit", "dropped-after-commit"])
+def test_lost_answer_on_a_gated_environment_records_the_change_request(
+    brms, seeded, make_live_provider, caplog, fault: dict[str, Any]
+) -> None:
+    """The BRMS opened the change request but the answer was lost: recording `failed:` would
+    make the next `up` open a second one."""
+    prod = seeded["env"]["production"]
+    r = admin(brms, "PUT", f"/api/projects/{seeded['projectId']}/environments/{prod['id']}",
+              json={"approvalMode": "require_any"})
+    assert r.status_code == 200, r.text
+    brms.add_fault(method="POST", route=DEPLOY, times=1, **fault)
+    provider = make_live_provider()
+    props = checked_props(seeded["projectId"], prod["id"])
+    with caplog.at_level(logging.WARNING, logger="gorules_tokens"):
+        created = provider.create(props)
+    [cr] = _production(brms, seeded)["changeRequests"]
+    assert created.outs["redeploy_status"] == f"change_request:{cr['id']}"
+    assert len(_warnings(caplog)) == 1
+    assert provider.diff(created.id, created.outs, props).changes is False
+    assert brms.request_count("POST", DEPLOY) == 1
+
+
+def test_lost_answer_without_a_change_request_stays_failed_and_is_retried(brms, seeded, make_live_provider) -> None:
+    prod = seeded["env"]["production"]
+    brms.add_fault(method="POST", route=DEPLOY, times=1, status=500)
+    provider = make_live_provider()
+    props = checked_props(seeded["projectId"], prod["id"])
+    created = provider.create(props)
+    assert created.outs["redeploy_status"] == "failed:500"
+    assert provider.diff(created.id, created.outs, props).changes is True
+    assert provider.update(created.id, created.outs, props).outs["redeploy_status"] == "deployed"
