@@ -242,7 +242,8 @@ class Bench:
         self.logs = root / "logs"
         self.logs.mkdir()
         self.counter = 0
-        self.brms = LocalBRMSServer(root / "brms.db", log_level="warning")
+        # No Agent listener: its poller would add load the figures never had.
+        self.brms = LocalBRMSServer(root / "brms.db", log_level="warning", agent=False)
         self.brms.start()
         try:
             self.server_proc = psutil.Process(self.brms.process.pid)  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from localbrms import __version__
 from localbrms.auth import Authenticator
 from localbrms.connections import ConnectionTracker
+from localbrms.deploy_modes import DeployModeSwitch
 from localbrms.engine import DecisionEngine
 from localbrms.errors import install_error_handlers
 from localbrms.faults import FaultMiddleware, FaultRegistry
@@ -63,6 +64,7 @@ def create_app(db_path: Path | str, admin_pat: str, tracker: ConnectionTracker |
     api.state.organisation_id = store.organisation_id()
     api.state.metrics = metrics = RequestMetrics(tracker)
     api.state.faults = faults = FaultRegistry()
+    api.state.deploy_modes = DeployModeSwitch()
     install_error_handlers(api)
     modules = (health, projects, environments, releases, evaluate, admin)
     for module in modules:

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from localbrms.repo.deployments import DEFAULT_NAME as DEFAULT_DEPLOYMENT
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m localbrms", description=__doc__.splitlines()[0])
@@ -32,6 +34,21 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.add_argument("--keep-alive", type=int, default=5, help="idle keep-alive timeout in seconds")
+    serve.add_argument(
+        "--agent-port", type=int, help="also run an Agent listener on this port (0 picks a free port)"
+    )
+    serve.add_argument("--agent-port-file", type=Path, help="write the Agent's bound port here once ready")
+    serve.add_argument(
+        "--agent-poll-interval",
+        type=float,
+        default=5.0,
+        help="seconds between the Agent's storage polls (GoRules' POLL_INTERVAL default: 5 s)",
+    )
+    serve.add_argument(
+        "--agent-deployment",
+        default=DEFAULT_DEPLOYMENT,
+        help="name of the Deployment (storage) the Agent serves (default: the one `seed` creates)",
+    )
 
     seed = sub.add_parser("seed", help="create the demo project, release and environments")
     seed.add_argument("--db", type=Path, required=True)
@@ -110,12 +127,20 @@ def _cmd_pat(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        from localbrms.server import serve
+        from localbrms.server import AgentOptions, serve
 
         if not args.pat:
             print("error: --pat (or $LOCALBRMS_PAT) is required", file=sys.stderr)
             return 2
-        serve(args.host, args.port, args.db, args.pat, args.port_file, args.log_level, args.keep_alive)
+        if args.agent_poll_interval <= 0:
+            print("error: --agent-poll-interval must be positive", file=sys.stderr)
+            return 2
+        agent = None
+        if args.agent_port is not None:
+            agent = AgentOptions(
+                args.agent_port, args.agent_port_file, args.agent_poll_interval, args.agent_deployment
+            )
+        serve(args.host, args.port, args.db, args.pat, args.port_file, args.log_level, args.keep_alive, agent)
         return 0
     if args.command == "seed":
         return _cmd_seed(args)

@@ -94,9 +94,6 @@ CREATE TABLE IF NOT EXISTS environments (
     deployment_id      TEXT REFERENCES deployments(id),
     release_id         TEXT REFERENCES releases(id),
     access_token       TEXT NOT NULL UNIQUE,
-    agent_release_id   TEXT REFERENCES releases(id),
-    agent_tokens       TEXT NOT NULL DEFAULT '[]',
-    agent_deployed_at  TEXT,
     created_at         TEXT NOT NULL,
     updated_at         TEXT NOT NULL,
     deleted_at         TEXT
@@ -104,6 +101,22 @@ CREATE TABLE IF NOT EXISTS environments (
 CREATE UNIQUE INDEX IF NOT EXISTS environments_live_key
     ON environments(project_id, key) WHERE deleted_at IS NULL AND key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS environments_project ON environments(project_id);
+
+-- What BRMS writes to a deployment's storage when it deploys a release to an environment that
+-- points at that deployment: one object per project (the Agent's key), replaced on every deploy.
+-- config is the artifact's .config/project.json. revision changes with every write, as
+-- the object's content hash would, so a poll tells a redeploy of the same release. (No semicolons in here: the schema is split on them.)
+CREATE TABLE IF NOT EXISTS artifacts (
+    deployment_id  TEXT NOT NULL REFERENCES deployments(id),
+    project_key    TEXT NOT NULL,
+    project_id     TEXT NOT NULL REFERENCES projects(id),
+    environment_id TEXT NOT NULL REFERENCES environments(id),
+    release_id     TEXT NOT NULL REFERENCES releases(id),
+    config         TEXT NOT NULL,
+    revision       TEXT NOT NULL,
+    written_at     TEXT NOT NULL,
+    PRIMARY KEY (deployment_id, project_key)
+);
 
 CREATE TABLE IF NOT EXISTS change_requests (
     id             TEXT PRIMARY KEY,

@@ -10,10 +10,15 @@ Usage::
         brms.add_fault(method="POST", route=REGENERATE_ROUTE, status=503, times=1)
         ...                                      # point the provider at brms.url
         brms.metrics()["connections"]["opened"]
+        brms.wait_for_agent_poll()               # after a deploy: the Agent has loaded it
+        httpx.post(brms.agent_url + f"/api/projects/{demo['projectKey']}/evaluate/shipping", ...)
 
 The server is ``python -m localbrms serve`` started with the same interpreter
 (``sys.executable``) on 127.0.0.1 and a free port; entering the context waits until
 ``GET /api/health`` answers 200. Leaving it terminates the process (then kills it).
+Unless ``agent=False``, the same process runs an Agent listener on a second free port
+(``agent_url``), polling the seeded deployment's storage every ``agent_poll_interval``
+seconds (1 s here so tests stay quick; GoRules' default is 5 s).
 This API is relied on by the provider tests and the demo: keep it stable.
 """
 
@@ -41,7 +46,10 @@ REGENERATE_ROUTE = "/api/projects/{projectId}/environments/{environmentId}/regen
 DEPLOY_ROUTE = "/api/projects/{projectId}/releases/deploy"
 EVALUATE_ROUTE = "/api/projects/{projectId}/environments/{environmentId}/evaluate/{key}"
 RULES_EVALUATE_ROUTE = "/api/rules/{projectId}/env/{environmentId}/evaluate/{key}"
-AGENT_EVALUATE_ROUTE = "/agent/{environmentId}/api/projects/{projectId}/evaluate/{key}"
+# On the Agent listener (``agent_url``); ``{project}`` is the project key or id.
+AGENT_EVALUATE_ROUTE = "/api/projects/{project}/evaluate/{key}"
+AGENT_RULES_EVALUATE_ROUTE = "/api/rules/{project}/evaluate/{key}"
+AGENT_TEST_POLL_INTERVAL_S = 1.0
 
 _FAULT_KEYS = {"retry_after": "retryAfter", "delay_ms": "delayMs"}
 
@@ -68,6 +76,8 @@ class LocalBRMSServer:
         startup_timeout: float = 30.0,
         keep_alive: int = 5,
         log_level: str = "warning",
+        agent: bool = True,
+        agent_poll_interval: float = AGENT_TEST_POLL_INTERVAL_S,
     ) -> None:
         self.db_path = Path(db_path)
         self.pat = pat or f"localbrms-admin-{secrets.token_urlsafe(24)}"
@@ -81,6 +91,9 @@ class LocalBRMSServer:
         self.log_level = log_level
         self.process: subprocess.Popen[bytes] | None = None
         self._admin: httpx.Client | None = None
+        self.agent = agent
+        self.agent_poll_interval = agent_poll_interval
+        self.agent_port = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -89,6 +102,13 @@ class LocalBRMSServer:
         if not self.port:
             raise LocalBRMSError("server not started")
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def agent_url(self) -> str:
+        """The Agent listener, ``http://127.0.0.1:PORT`` (stable across :meth:`restart`)."""
+        if not self.agent_port:
+            raise LocalBRMSError("no Agent listener (started with agent=False, or not started)")
+        return f"http://{self.host}:{self.agent_port}"
 
     def __enter__(self) -> LocalBRMSServer:
         return self.start()
@@ -105,6 +125,8 @@ class LocalBRMSServer:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         port_file = self.db_path.with_name(f".{self.db_path.name}.port")
         port_file.unlink(missing_ok=True)
+        agent_port_file = self.db_path.with_name(f".{self.db_path.name}.agent-port")
+        agent_port_file.unlink(missing_ok=True)
         env = dict(os.environ)
         env["LOCALBRMS_PAT"] = self.pat  # not on the command line, so `ps` does not show it
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
@@ -126,13 +148,25 @@ class LocalBRMSServer:
             "--log-level",
             self.log_level,
         ]
+        if self.agent:
+            cmd += [
+                "--agent-port",
+                str(self.agent_port),
+                "--agent-port-file",
+                str(agent_port_file),
+                "--agent-poll-interval",
+                str(self.agent_poll_interval),
+            ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
             )
         try:
             self.port = self._wait_for_port(port_file)
-            self._wait_for_health()
+            self._wait_for_health(self.url)
+            if self.agent:
+                self.agent_port = self._wait_for_port(agent_port_file)
+                self._wait_for_health(self.agent_url)
         except BaseException:
             self.stop()
             raise
@@ -173,18 +207,18 @@ class LocalBRMSServer:
             time.sleep(0.02)
         raise LocalBRMSError(f"localbrms did not bind a port in {self.startup_timeout}s\n{self._log_tail()}")
 
-    def _wait_for_health(self) -> None:
+    def _wait_for_health(self, base_url: str) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                if httpx.get(f"{self.url}/api/health", timeout=2.0).status_code == 200:
+                if httpx.get(f"{base_url}/api/health", timeout=2.0).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.02)
         raise LocalBRMSError(
-            f"localbrms /api/health not ready in {self.startup_timeout}s\n{self._log_tail()}"
+            f"localbrms {base_url}/api/health not ready in {self.startup_timeout}s\n{self._log_tail()}"
         )
 
     def _check_alive(self) -> None:
@@ -252,6 +286,50 @@ class LocalBRMSServer:
 
     def approve_change_request(self, change_request_id: str) -> dict[str, Any]:
         return self.admin("POST", f"/change-requests/{change_request_id}/approve")  # type: ignore[no-any-return]
+
+    def set_deploy_mode(self, mode: str = "current", apply: bool = True) -> dict[str, Any]:
+        """How ``POST /releases/deploy`` answers (see README "Deploy answers"); ``apply=False``
+        answers without deploying or opening a change request."""
+        return self.admin("PUT", "/deploy-mode", {"mode": mode, "apply": apply})  # type: ignore[no-any-return]
+
+    # -- Agent listener ------------------------------------------------------------------
+
+    def agent_status(self) -> dict[str, Any]:
+        """``{pollInterval, pollsStarted, pollsCompleted, projects: [{key, projectId, releaseId}]}``."""
+        response = httpx.get(
+            f"{self.agent_url}/_localbrms/agent", headers={"Authorization": f"Bearer {self.pat}"}, timeout=10
+        )
+        if response.status_code != 200:
+            raise LocalBRMSError(f"GET agent status -> {response.status_code}: {response.text}")
+        return response.json()  # type: ignore[no-any-return]
+
+    def wait_for_agent_poll(self, timeout: float | None = None) -> None:
+        """Block until the Agent finished a poll that started after this call (so it has
+        loaded everything deployed before the call)."""
+        target = self.agent_status()["pollsStarted"] + 1
+        deadline = time.monotonic() + (timeout or self.agent_poll_interval * 3 + 10)
+        while time.monotonic() < deadline:
+            if self.agent_status()["pollsCompleted"] >= target:
+                return
+            time.sleep(min(0.05, self.agent_poll_interval / 4))
+        raise LocalBRMSError("the Agent did not complete a poll in time")
+
+    def agent_evaluate(
+        self,
+        project: str,
+        token: str | None,
+        key: str = "shipping",
+        *,
+        rules: bool = False,
+        context: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """Evaluate ``key`` on the Agent (legacy route, or the Rules API with ``rules=True``)."""
+        route = AGENT_RULES_EVALUATE_ROUTE if rules else AGENT_EVALUATE_ROUTE
+        headers = {"X-Access-Token": token} if token is not None else {}
+        body = {"context": context if context is not None else {"weight": 2, "country": "US"}}
+        return httpx.post(
+            self.agent_url + route.format(project=project, key=key), json=body, headers=headers, timeout=30
+        )
 
 
 def run_server(db_path: Path | str, pat: str | None = None, **kwargs: Any) -> LocalBRMSServer:

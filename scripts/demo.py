@@ -131,7 +131,7 @@ def main() -> int:
             pat = os.environ.get("GORULES_DEMO_PAT") or "demo-pat-" + secrets.token_urlsafe(24)
             demo.step("starting localbrms on a free loopback port with a throw-away database")
             with LocalBRMSServer(Path(scratch) / "brms.db", pat=pat) as brms:
-                print(f"    localbrms at {brms.url}")
+                print(f"    localbrms at {brms.url}, its Agent listener at {brms.agent_url}")
                 demo.step("seeding a project with the `shipping` decision, `staging` and `production`")
                 seed = attempt("seed", brms.seed)
                 envs = {e["key"]: e for e in seed["environments"]}

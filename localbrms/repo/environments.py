@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from localbrms.ids import new_id, new_token, now_iso
+from localbrms.repo import artifacts
 
 APPROVAL_MODES = ("require_one_per_team", "none_create_request", "require_any", "none")
 REVIEWING_MODES = ("require_one_per_team", "require_any")
@@ -27,11 +28,6 @@ def get_by_ref(conn: sqlite3.Connection, project_id: str, ref: str) -> sqlite3.R
         " ORDER BY id = ? DESC LIMIT 1",
         (project_id, ref.lower(), ref, ref.lower()),
     ).fetchone()
-
-
-def get_any(conn: sqlite3.Connection, env_id: str) -> sqlite3.Row | None:
-    """Including soft-deleted ones: the Agent model serves what storage still holds."""
-    return conn.execute("SELECT * FROM environments WHERE id = ?", (env_id,)).fetchone()
 
 
 def find_live_by_token(conn: sqlite3.Connection, token: str) -> sqlite3.Row | None:
@@ -145,29 +141,18 @@ def regenerate_token(conn: sqlite3.Connection, env: sqlite3.Row) -> sqlite3.Row:
 def deploy(conn: sqlite3.Connection, env: sqlite3.Row, release_id: str) -> sqlite3.Row:
     """Point the environment at a release.
 
-    For ``deployment`` environments this is also the moment BRMS writes the artifact
-    (with ``.config/project.json`` listing the accepted tokens) to storage, so we take
-    the Agent's snapshot of the current token here.
+    For ``deployment`` environments this is also the moment BRMS writes the artifact (with
+    ``.config/project.json`` listing the accepted tokens) to the deployment's storage, which
+    Agents poll; see :mod:`localbrms.repo.artifacts`.
     """
-    now = now_iso()
-    if env["type"] == "deployment":
-        conn.execute(
-            "UPDATE environments SET release_id = ?, agent_release_id = ?, agent_tokens = ?,"
-            " agent_deployed_at = ?, updated_at = ? WHERE id = ?",
-            (release_id, release_id, json.dumps([env["access_token"]]), now, now, env["id"]),
-        )
-    else:
-        conn.execute(
-            "UPDATE environments SET release_id = ?, updated_at = ? WHERE id = ?",
-            (release_id, now, env["id"]),
-        )
+    conn.execute(
+        "UPDATE environments SET release_id = ?, updated_at = ? WHERE id = ?",
+        (release_id, now_iso(), env["id"]),
+    )
     row = get(conn, env["project_id"], env["id"])
     assert row is not None
+    artifacts.write(conn, row, release_id)
     return row
-
-
-def agent_tokens(env: sqlite3.Row) -> list[str]:
-    return list(json.loads(env["agent_tokens"] or "[]"))
 
 
 def create_change_request(

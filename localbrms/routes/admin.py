@@ -1,6 +1,7 @@
 """``/_localbrms/*``: operations for tests and benchmarks (admin PAT only, never faulted).
 
-Metrics, fault rules, PAT creation, seeding and approving change requests.
+Metrics, fault rules, the deploy answer mode, PAT creation, seeding and approving change
+requests.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Body, Depends, Request
 
 from localbrms import __version__
 from localbrms.auth import require_admin
+from localbrms.deploy_modes import DeployMode, DeployModeSwitch
 from localbrms.errors import BRMSError, not_found
 from localbrms.faults import FaultRegistry, FaultRuleIn
 from localbrms.metrics import RequestMetrics
@@ -30,6 +32,10 @@ def _metrics(request: Request) -> RequestMetrics:
 
 def _faults(request: Request) -> FaultRegistry:
     return request.app.state.faults  # type: ignore[no-any-return]
+
+
+def _deploy_modes(request: Request) -> DeployModeSwitch:
+    return request.app.state.deploy_modes  # type: ignore[no-any-return]
 
 
 @router.get("/info")
@@ -68,6 +74,16 @@ async def delete_fault(request: Request, ruleId: str) -> dict[str, str]:
     if not _faults(request).remove(ruleId):
         raise not_found("Fault rule")
     return {"id": ruleId}
+
+
+@router.get("/deploy-mode")
+async def get_deploy_mode(request: Request) -> dict[str, Any]:
+    return _deploy_modes(request).get().model_dump()
+
+
+@router.put("/deploy-mode")
+async def set_deploy_mode(request: Request, body: DeployMode) -> dict[str, Any]:
+    return _deploy_modes(request).set(body).model_dump()
 
 
 @router.post("/pats", status_code=201)

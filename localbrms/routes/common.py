@@ -7,6 +7,7 @@ import sqlite3
 from fastapi import Request
 
 from localbrms.auth import Principal
+from localbrms.deploy_modes import DeployMode
 from localbrms.engine import DecisionEngine
 from localbrms.errors import not_found
 from localbrms.repo import environments, projects
@@ -19,6 +20,10 @@ def store(request: Request) -> Store:
 
 def engine(request: Request) -> DecisionEngine:
     return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def deploy_mode(request: Request) -> DeployMode:
+    return request.app.state.deploy_modes.get()  # type: ignore[no-any-return]
 
 
 def organisation_id(request: Request) -> str:

@@ -1,10 +1,8 @@
 """Decision evaluation with an environment access token (``X-Access-Token``).
 
-Three routes: the BRMS environment route, the newer Rules route, and the Agent model for
-``deployment`` environments. BRMS routes check the environment's *current* token; the
-Agent checks the token list snapshotted when a release was last deployed (as the real
-Agent reads ``accessTokens`` from the deployed artifact), so after a regenerate it keeps
-accepting the old token and rejects the new one until the next deploy.
+Two routes: the BRMS environment route and the newer Rules route. Both check the
+environment's *current* token. Agents (``deployment`` environments) are served by a separate
+listener, :mod:`localbrms.agent`, which checks the tokens of the artifact it last loaded.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from localbrms.store import Store
 
 router = APIRouter()
 INVALID_TOKEN = "projectAccessToken.invalid"  # the error key BRMS is seen to use
-AGENT_INVALID_TOKEN = "Invalid X-Access-Token Header"  # the real Agent's message
 
 
 def _same(a: str, b: str) -> bool:
@@ -81,31 +78,7 @@ def brms_environment(
         return _resolve_brms(conn, x_access_token, projectId, environmentId)
 
 
-def agent_environment(
-    request: Request,
-    environmentId: str,
-    projectId: str,
-    x_access_token: Annotated[str | None, Header()] = None,
-) -> sqlite3.Row:
-    """The artifact last deployed to a ``deployment`` environment, guarded like the Agent."""
-    with store(request).read() as conn:
-        env = environments.get_any(conn, environmentId.lower())
-        project = projects.get_by_ref(conn, projectId)
-    if (
-        env is None
-        or env["agent_release_id"] is None
-        or project is None
-        or project["id"] != env["project_id"]
-    ):
-        raise BRMSError(404, "Project not found")
-    accepted = environments.agent_tokens(env)
-    if accepted and not (x_access_token and any(_same(t, x_access_token) for t in accepted)):
-        raise BRMSError(401, AGENT_INVALID_TOKEN)
-    return env
-
-
 BrmsEnv = Annotated[tuple[sqlite3.Row, sqlite3.Row], Depends(brms_environment)]
-AgentEnv = Annotated[sqlite3.Row, Depends(agent_environment)]
 
 
 @router.post("/api/projects/{projectId}/environments/{environmentId}/evaluate/{key:path}")
@@ -132,12 +105,3 @@ def evaluate_rule(
         "key": key,
     }
     return {**result, "meta": meta}
-
-
-@router.post("/agent/{environmentId}/api/projects/{projectId}/evaluate/{key:path}")
-def evaluate_agent(
-    request: Request, response: Response, key: str, body: EvaluateRequest, env: AgentEnv
-) -> dict[str, Any]:
-    result = _evaluate(request, env["agent_release_id"], key, body)
-    response.headers["X-Release-Id"] = env["agent_release_id"]
-    return result

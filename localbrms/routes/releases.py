@@ -1,7 +1,8 @@
 """Releases: list, create (snapshot current decisions) and deploy to an environment.
 
 Deploying to an environment whose ``approvalMode`` requires review (anything but ``none``
-or null) does not deploy: it opens a change request and answers with it.
+or null) does not deploy: it opens a change request and answers with it. The deploy mode
+(:mod:`localbrms.deploy_modes`) can change the answer, and whether anything happens.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 
-from localbrms import views
+from localbrms import deploy_modes, views
 from localbrms.auth import Principal, require
 from localbrms.errors import not_found
 from localbrms.ids import now_iso
 from localbrms.repo import environments, releases
-from localbrms.routes.common import environment_or_404, paginate, project_or_404, store
+from localbrms.routes.common import deploy_mode, environment_or_404, paginate, project_or_404, store
 from localbrms.schemas import DeployRequest, ReleaseCreate
 
 router = APIRouter()
@@ -62,13 +64,15 @@ def create_release(
     return views.release_detail(row)
 
 
-@router.post(BASE + "/deploy")
+@router.post(BASE + "/deploy", response_model=None)
 def deploy_release(
     request: Request,
     projectId: UUID,
     body: DeployRequest,
     principal: Annotated[Principal, Depends(require("releases:deploy"))],
-) -> dict[str, Any]:
+) -> Response:
+    """Deploy, or open a change request; the answer's shape follows the deploy mode."""
+    mode = deploy_mode(request)
     project_id = str(projectId)
     release_id = str(body.release_id)
     with store(request).write() as conn:
@@ -77,8 +81,10 @@ def deploy_release(
         release = releases.get(conn, release_id)
         if release is None or release["project_id"] != project_id:
             raise not_found("Release")
-        if env["approval_mode"] not in (None, "none"):
-            cr = environments.create_change_request(conn, env, release_id, body.comment)
-            return views.change_request(cr)
-        env = environments.deploy(conn, env, release_id)
-    return deployed_answer(env, release_id, body.comment)
+        current: dict[str, Any] | None = None
+        if mode.applies and (mode.forces_change_request or env["approval_mode"] not in (None, "none")):
+            current = views.change_request(environments.create_change_request(conn, env, release_id, body.comment))
+        elif mode.applies:
+            env = environments.deploy(conn, env, release_id)
+            current = deployed_answer(env, release_id, body.comment)
+    return deploy_modes.answer(mode, current)

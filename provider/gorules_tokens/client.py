@@ -35,6 +35,19 @@ _AUTH_HINT = (
     "Check the personal access token (gorules:token / GORULES_TOKEN) and that it "
     "grants the environments permissions on this project"
 )
+# GoRules documents no permission per endpoint. Its auth page puts deploying under
+# "Environments", the PAT enum has `releases:deploy`: name every candidate.
+_DEPLOY_FORBIDDEN_HINT = (
+    "The personal access token (gorules:token / GORULES_TOKEN) may lack the permission to deploy "
+    "releases on this project: grant `releases:deploy` (and, since GoRules does not document which "
+    "permission deploy checks, `environments:manage` if that is not enough)"
+)
+
+
+def _hint(operation: str, status: int) -> Optional[str]:
+    if operation == OP_DEPLOY and status == 403:
+        return _DEPLOY_FORBIDDEN_HINT
+    return _AUTH_HINT if status in (401, 403) else None
 
 
 class HttpPool:
@@ -170,16 +183,17 @@ class BrmsClient:
             ) from None
 
     def deploy_release(self, project_id: str, release_id: str, environment_id: str, comment: str) -> DeployOutcome:
+        """Any 2xx is classified, never rejected for its body: GoRules documents none for deploy."""
         path = f"/api/projects/{quote(project_id, safe='')}/releases/deploy"
         payload = {"releaseId": release_id, "environmentId": environment_id, "comment": comment}
         try:
-            body = self._call(
+            response = self._call(
                 OP_DEPLOY, "POST", path, project_id=project_id, environment_id=environment_id,
-                json=payload, idempotent=False,
+                json=payload, idempotent=False, decode=False,
             )
         finally:
             self._mutated(project_id)
-        return parse_deploy_outcome(body)
+        return parse_deploy_outcome(_lenient_body(response), response.status_code)
 
     # -- plumbing ----------------------------------------------------------
 
@@ -197,7 +211,9 @@ class BrmsClient:
         environment_id: Optional[str],
         idempotent: bool,
         json: Any = None,
+        decode: bool = True,
     ) -> Any:
+        """The decoded JSON of a 2xx answer (the response itself with ``decode=False``)."""
         base_url = self._credentials.base_url
         url = base_url + path
         start = time.monotonic()
@@ -239,7 +255,10 @@ class BrmsClient:
                     response = once()
         except RetryableStatus as exc:
             message = _with_attempts(exc.message, attempts)
-            if exc.status >= 500:
+            # An outage is a call that used up its retries; a single try of a call that is not
+            # retried (a deploy answered 500) says nothing about the calls after it.
+            exhausted = idempotent or attempts > 1
+            if exc.status >= 500 and exhausted:
                 self._note_outage(base_url, f"HTTP {exc.status} {message}")
             raise BrmsError(
                 operation, status=exc.status, error=exc.error, message=message,
@@ -247,7 +266,8 @@ class BrmsClient:
             ) from None
         except httpx.HTTPError as exc:
             message = "BRMS unreachable: " + _with_attempts(_transport_message(exc), attempts)
-            self._note_outage(base_url, _transport_message(exc))
+            if idempotent or attempts > 1:
+                self._note_outage(base_url, _transport_message(exc))
             raise BrmsError(
                 operation, message=message, project_id=project_id, environment_id=environment_id,
             ) from None
@@ -264,11 +284,13 @@ class BrmsClient:
             )
         if status >= 400:
             error, message = _brms_message(response)
-            hint = _AUTH_HINT if status in (401, 403) else None
+            hint = _hint(operation, status)
             raise BrmsError(
                 operation, status=status, error=error, message=message,
                 project_id=project_id, environment_id=environment_id, hint=hint,
             )
+        if not decode:
+            return response
         try:
             return response.json()
         except ValueError:
@@ -277,10 +299,19 @@ class BrmsClient:
                 project_id=project_id, environment_id=environment_id,
             ) from None
 
-
     def _note_outage(self, base_url: str, reason: str) -> None:
         if self._outages is not None:
             self._outages.mark_down(base_url, reason)
+
+
+def _lenient_body(response: httpx.Response) -> Any:
+    """Decoded JSON, the text when it is not JSON, or None when the body is empty."""
+    if not response.content.strip():
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
 
 
 def _with_attempts(message: str, attempts: int) -> str:

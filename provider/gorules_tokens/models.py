@@ -54,10 +54,16 @@ class Environment(_EnvironmentFields):
 
 
 class EnvironmentListItem(_EnvironmentFields):
-    """One item of ``GET /environments``; the token may be absent or masked."""
+    """One item of ``GET /environments``; the token may be absent or masked.
+
+    ``approvalMode`` and ``changeRequests`` let a deploy with an unrecognised answer be
+    confirmed (``deploys.py``); both are optional, as is everything but ``id``.
+    """
 
     access_token: Optional[SecretStr] = Field(default=None, alias="accessToken")
     release: Optional[dict[str, Any]] = None
+    approval_mode: Optional[str] = Field(default=None, alias="approvalMode")
+    change_requests: Optional[list[Any]] = Field(default=None, alias="changeRequests")
 
     @property
     def token(self) -> Optional[str]:
@@ -66,6 +72,12 @@ class EnvironmentListItem(_EnvironmentFields):
             return None
         value = self.access_token.get_secret_value()
         return value or None
+
+    def open_change_requests(self) -> list[dict[str, Any]]:
+        """Change requests that still wait for review, oldest first."""
+        items = [cr for cr in self.change_requests or [] if isinstance(cr, dict) and _str_or_none(cr.get("id"))]
+        pending = [cr for cr in items if str(cr.get("status", "open")).lower() in _CR_STATUSES]
+        return sorted(pending, key=lambda cr: str(cr.get("createdAt") or ""))
 
     @property
     def effective_release_id(self) -> Optional[str]:
@@ -76,53 +88,74 @@ class EnvironmentListItem(_EnvironmentFields):
         return None
 
 
-class DeployOutcome(_Lenient):
-    """Normalised answer of ``POST /releases/deploy``.
+DeployKind = Literal["deployed", "change_request", "failed", "unrecognised"]
 
-    The BRMS either deploys right away or, for environments that need approvals,
-    opens a change request instead; both are successes for the provider.
+
+class DeployOutcome(_Lenient):
+    """What the answer of ``POST /releases/deploy`` says, as far as it says anything.
+
+    GoRules documents no body for this answer, so a 2xx may carry nothing, plain text or an
+    unknown shape: that is ``unrecognised``, not a failure, and the caller confirms the deploy
+    from the environment list (``deploys.py``). ``failed`` is only a body that says so.
     """
 
-    kind: Literal["deployed", "change_request"]
+    kind: DeployKind
     id: Optional[str] = None
+    http_status: Optional[int] = None
+    detail: str = ""  # why unrecognised, or the failure message; never the body itself
 
     @property
     def status(self) -> str:
         if self.kind == "change_request":
             return f"change_request:{self.id or 'unknown'}"
-        return "deployed"
+        if self.kind == "failed":
+            return f"failed:{self.http_status}"
+        return self.kind
 
 
 _CR_STATUSES = frozenset({"open", "pending", "requested", "in_review", "awaiting_approval", "draft"})
 _DEPLOYED_STATUSES = frozenset({"deployed", "success", "succeeded", "completed", "done"})
+_FAILED_STATUSES = frozenset({"failed", "failure", "error", "errored", "rejected", "cancelled", "canceled"})
 
 
-def parse_deploy_outcome(body: Any) -> DeployOutcome:
-    """Tell a deployment from a change request, across plausible BRMS shapes.
+def parse_deploy_outcome(body: Any, http_status: int = 200) -> DeployOutcome:
+    """Classify a 2xx deploy answer: deployed, change request, failure, or unrecognised.
 
-    The BRMS documents only that a deploy "may create a change request"; the
-    answer is either wrapped (``changeRequest``/``changeRequestId``) or is the
-    change request itself (``{id, type, status: "open", ...}``).
+    ``body`` is the decoded JSON, a ``str`` when the answer was not JSON, or None when empty.
+    Only shapes that unmistakably say one thing are taken at their word; a change request
+    without an id is unrecognised too, so that the environment list supplies the id.
     """
+    def outcome(kind: DeployKind, id_: Any = None, detail: str = "") -> DeployOutcome:
+        return DeployOutcome(kind=kind, id=_str_or_none(id_), http_status=http_status, detail=detail)
+
+    if body is None or body == "":
+        return outcome("unrecognised", detail="empty body")
+    if isinstance(body, str):
+        return outcome("unrecognised", detail="body is not JSON")
     if not isinstance(body, dict):
-        return DeployOutcome(kind="deployed")
-    cr = body.get("changeRequest")
-    if isinstance(cr, dict):
-        return DeployOutcome(kind="change_request", id=_str_or_none(cr.get("id")))
-    if isinstance(cr, str) and cr:
-        return DeployOutcome(kind="change_request", id=cr)
-    if body.get("changeRequestId"):
-        return DeployOutcome(kind="change_request", id=_str_or_none(body.get("changeRequestId")))
-    kind = str(body.get("kind", "")).lower().replace("-", "_")
-    if kind in ("change_request", "changerequest"):
-        return DeployOutcome(kind="change_request", id=_str_or_none(body.get("id")))
+        return outcome("unrecognised", detail=f"body is a JSON {type(body).__name__}, not an object")
     status = str(body.get("status", "")).lower()
-    if status in _CR_STATUSES:
-        return DeployOutcome(kind="change_request", id=_str_or_none(body.get("id")))
-    dep = body.get("deployment")
-    if isinstance(dep, dict):
-        return DeployOutcome(kind="deployed", id=_str_or_none(dep.get("id")))
-    return DeployOutcome(kind="deployed", id=_str_or_none(body.get("id")))
+    if status in _FAILED_STATUSES or body.get("success") is False or (
+        isinstance(body.get("error"), str) and "statusCode" in body
+    ):
+        message = body.get("message") or body.get("error") or status
+        return outcome("failed", detail=str(message)[:200])
+    cr = body.get("changeRequest")
+    if isinstance(cr, dict) and _str_or_none(cr.get("id")):
+        return outcome("change_request", cr.get("id"))
+    if isinstance(cr, str) and cr:
+        return outcome("change_request", cr)
+    if _str_or_none(body.get("changeRequestId")):
+        return outcome("change_request", body.get("changeRequestId"))
+    kind = str(body.get("kind", "")).lower().replace("-", "_")
+    if kind in ("change_request", "changerequest") and _str_or_none(body.get("id")):
+        return outcome("change_request", body.get("id"))
+    if status in _CR_STATUSES and _str_or_none(body.get("id")):
+        return outcome("change_request", body.get("id"))
+    if status in _DEPLOYED_STATUSES or isinstance(body.get("deployment"), dict):
+        return outcome("deployed")
+    keys = ", ".join(sorted(str(k) for k in body)[:8]) or "none"
+    return outcome("unrecognised", detail=f"unrecognised JSON object (keys: {keys})")
 
 
 def _str_or_none(value: Any) -> Optional[str]:

@@ -303,22 +303,19 @@ class EnvironmentTokenProvider(ResourceProvider):
         Agents of ``deployment`` environments validate tokens against the
         deployed artifact, not against the BRMS. A failed redeploy is recorded
         (and retried by the next ``up``) instead of failing the operation,
-        because the freshly minted token must reach the state either way.
+        because the freshly minted token must reach the state either way;
+        ``deploys.redeploy_release`` says which outcomes are retried.
         """
         if env_type != "deployment" or not release_id:
             return STATUS_NOT_NEEDED
         if not enabled:
             return STATUS_SKIPPED
-        try:
-            outcome = client.deploy_release(project_id, release_id, environment_id, REDEPLOY_COMMENT)
-        except BrmsError as exc:
-            log.warning(
-                "warning: environment %s got a new access token but redeploying release %s failed (%s); "
-                "Agents keep rejecting the new token until a release is deployed. The next `pulumi up` retries.",
-                environment_id, release_id, exc,
-            )
-            return f"{STATUS_FAILED_PREFIX}{exc.status if exc.status is not None else 'transport'}"
-        return outcome.status
+        from .deploys import redeploy_release
+
+        return redeploy_release(
+            client, project_id=project_id, environment_id=environment_id, release_id=release_id,
+            comment=REDEPLOY_COMMENT,
+        )
 
     @staticmethod
     def _echo(inputs: TokenInputs) -> dict[str, Any]:

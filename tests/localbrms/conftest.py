@@ -167,11 +167,18 @@ class Demo:
         trace: bool = False,
         project_ref: str | None = None,
     ) -> httpx.Response:
+        """``via``: ``brms`` or ``rules`` on BRMS; ``agent`` (legacy) or ``agent-rules`` on the
+        Agent listener, where ``env_ref`` is unused (an Agent serves one storage) and the
+        project defaults to its key, the Agent's storage key."""
         project = project_ref or self.project_id
+        if via.startswith("agent"):
+            return self.server.agent_evaluate(
+                project_ref or str(self.data["projectKey"]), token, key, rules=via == "agent-rules",
+                context=context,
+            )
         path = {
             "brms": f"/api/projects/{project}/environments/{env_ref}/evaluate/{key}",
             "rules": f"/api/rules/{project}/env/{env_ref}/evaluate/{key}",
-            "agent": f"/agent/{env_ref}/api/projects/{project}/evaluate/{key}",
         }[via]
         headers = {"X-Access-Token": token} if token is not None else {}
         body = {"context": context if context is not None else {"weight": 2, "country": "US"}, "trace": trace}

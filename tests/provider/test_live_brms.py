@@ -15,8 +15,7 @@ import pytest
 
 from gorules_tokens.errors import BrmsError
 from gorules_tokens.fingerprint import fingerprint
-from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState
-from gorules_tokens.retry import RetryPolicy
+from support.live_provider import admin, brms, live_brms, make_live_provider, seeded  # noqa: F401 (fixtures)
 from support.provider_calls import checked_props, read_in_threads
 
 testing = pytest.importorskip("localbrms.testing")
@@ -26,49 +25,6 @@ ENVIRONMENTS = testing.ENVIRONMENTS_ROUTE
 DEPLOY = testing.DEPLOY_ROUTE
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="module")
-def live_brms(tmp_path_factory):
-    db = tmp_path_factory.mktemp("localbrms") / "brms.db"
-    with LocalBRMSServer(db, pat="admin_pat_" + "x" * 24) as server:
-        yield server
-
-
-@pytest.fixture
-def brms(live_brms):
-    live_brms.clear_faults()
-    live_brms.reset_metrics()
-    return live_brms
-
-
-@pytest.fixture
-def seeded(brms) -> dict[str, Any]:
-    data = brms.seed()
-    data["env"] = {e["key"]: e for e in data["environments"]}
-    return data
-
-
-@pytest.fixture
-def make_live_provider(brms, monkeypatch):
-    states: list[ProcessState] = []
-
-    def factory(pat: str | None = None, **policy: Any) -> EnvironmentTokenProvider:
-        monkeypatch.setenv("GORULES_URL", brms.url + "/api/")  # trailing /api and slash are tolerated
-        monkeypatch.setenv("GORULES_TOKEN", pat or brms.pat)
-        kw = {"max_attempts": 4, "deadline": 20.0, "initial_backoff": 0.01, "max_backoff": 0.05, "jitter": 0.01}
-        kw.update(policy)
-        state = ProcessState(policy=RetryPolicy(**kw))
-        states.append(state)
-        return EnvironmentTokenProvider(state=state)
-
-    yield factory
-    for state in states:
-        state.close()
-
-
-def admin(brms, method: str, path: str, **kw: Any) -> httpx.Response:
-    return httpx.request(method, brms.url + path, headers={"Authorization": f"Bearer {brms.pat}"}, timeout=10, **kw)
 
 
 def live_token(brms, project_id: str, environment_id: str) -> str | None:
@@ -83,9 +39,9 @@ def brms_evaluate(brms, seeded, env_key: str, token: str) -> int:
 
 
 def agent_evaluate(brms, seeded, token: str) -> int:
-    path = f"/agent/{seeded['env']['production']['id']}/api/projects/{seeded['projectId']}/evaluate/shipping"
-    return httpx.post(brms.url + path, headers={"X-Access-Token": token}, json={"context": {"weight": 1, "country": "US"}},
-                      timeout=10).status_code
+    """Status on the Agent listener once its next poll has loaded what is deployed now."""
+    brms.wait_for_agent_poll()
+    return brms.agent_evaluate(seeded["projectKey"], token).status_code
 
 
 def count(brms, method: str, route: str, status: int | None = None) -> int:

@@ -36,9 +36,38 @@ def test_list_item_token_and_release_fallback():
         ({"changeRequest": {"id": "cr2"}}, "change_request:cr2"),
         ({"changeRequestId": "cr3"}, "change_request:cr3"),
         ({"kind": "change-request", "id": "cr4"}, "change_request:cr4"),
-        ({"status": "pending"}, "change_request:unknown"),
-        (None, "deployed"),
+        # Changed on purpose (issue 14): a shape that does not say what happened is no longer
+        # taken for a deploy or a change request; the caller confirms it from the list.
+        ({"status": "pending"}, "unrecognised"),  # a change request without an id
+        (None, "unrecognised"),  # empty body
+        ("", "unrecognised"),
+        ("Deployment initiated successfully", "unrecognised"),  # not JSON
+        ({}, "unrecognised"),
+        ({"accepted": True, "jobId": "j1"}, "unrecognised"),
+        ([{"id": "x"}], "unrecognised"),
+        # Only a body that says so is a failure, whatever the 2xx.
+        ({"status": "failed"}, "failed:200"),
+        ({"status": "FAILED", "message": "storage down"}, "failed:200"),
+        ({"success": False}, "failed:200"),
+        ({"statusCode": 409, "error": "Conflict", "message": "busy"}, "failed:200"),
     ],
 )
 def test_deploy_outcome(body, status):
-    assert parse_deploy_outcome(body).status == status
+    assert parse_deploy_outcome(body, 200).status == status
+
+
+def test_unrecognised_detail_names_keys_never_values():
+    outcome = parse_deploy_outcome({"accessToken": "sekrit_token_2", "x": 1}, 202)
+    assert outcome.http_status == 202 and "accessToken" in outcome.detail
+    assert "sekrit_token_2" not in outcome.detail and "sekrit_token_2" not in repr(outcome)
+
+
+def test_list_item_open_change_requests_newest_last():
+    item = EnvironmentListItem.model_validate({"id": E, "approvalMode": "require_any", "changeRequests": [
+        {"id": "b", "status": "open", "createdAt": "2026-01-02T00:00:00Z"},
+        {"id": "a", "status": "open", "createdAt": "2026-01-01T00:00:00Z"},
+        {"id": "c", "status": "approved", "createdAt": "2026-01-03T00:00:00Z"},
+        "junk",
+    ]})
+    assert [cr["id"] for cr in item.open_change_requests()] == ["a", "b"]
+    assert item.approval_mode == "require_any"

@@ -21,13 +21,14 @@ def env_by_name(seed: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def evaluate(brms: LocalBRMSServer, project_id: str, environment_id: str, token: str, agent: bool = False) -> int:
-    """Status of an evaluation of `shipping` with `token` (BRMS route, or the Agent's)."""
+    """Status of an evaluation of `shipping` with `token`: on BRMS's environment route, or with
+    `agent=True` on the Agent listener (`{agent_url}/api/projects/{project}/evaluate/shipping`)
+    once its next poll has loaded what is deployed now."""
     if agent:
-        path = f"/agent/{environment_id}/api/projects/{project_id}/evaluate/shipping"
-    else:
-        path = f"/api/projects/{project_id}/environments/{environment_id}/evaluate/shipping"
+        brms.wait_for_agent_poll()
+        return brms.agent_evaluate(project_id, token, context={"weight": 3, "country": "US"}).status_code
     response = httpx.post(
-        brms.url + path,
+        f"{brms.url}/api/projects/{project_id}/environments/{environment_id}/evaluate/shipping",
         json={"context": {"weight": 3, "country": "US"}},
         headers={"X-Access-Token": token},
         timeout=10,

@@ -1,0 +1,105 @@
+"""`./scripts/contract.sh` against localbrms: it runs, reports every check, and its exit code
+tells a BRMS the provider can trust from one that would make it misbehave."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from localbrms.testing import LocalBRMSServer
+
+REPO = Path(__file__).resolve().parents[2]
+READ_ONLY_CHECKS = [
+    "list-environments", "target-environment", "access-token-in-list", "release-in-list", "approval-fields",
+    "auth-missing-pat", "auth-wrong-pat", "error-body-shape", "unknown-project", "unknown-route",
+]
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def brms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBRMSServer]:
+    with LocalBRMSServer(tmp_path_factory.mktemp("contract") / "brms.db") as server:
+        yield server
+
+
+def run(brms: LocalBRMSServer, seeded: dict[str, Any], env_key: str, tmp_path: Path, *args: str,
+        **env: str) -> tuple[int, str, list[dict[str, Any]]]:
+    target = next(e for e in seeded["environments"] if e["key"] == env_key)
+    report = tmp_path / "report.json"
+    variables = {
+        "GORULES_URL": brms.url, "GORULES_TOKEN": brms.pat,
+        "GORULES_CONTRACT_PROJECT_ID": seeded["projectId"], "GORULES_CONTRACT_ENVIRONMENT_ID": target["id"],
+        **env,
+    }
+    done = subprocess.run(
+        [str(REPO / "scripts" / "contract.sh"), "--json", str(report), *args],
+        env={**os.environ, **variables}, capture_output=True, text=True, timeout=240,
+    )
+    results = json.loads(report.read_text()) if report.exists() else []
+    for secret in (brms.pat, *(e["accessToken"] for e in seeded["environments"])):
+        assert secret not in done.stdout + done.stderr
+    return done.returncode, done.stdout + done.stderr, results
+
+
+def verdicts(results: list[dict[str, Any]]) -> dict[str, str]:
+    return {r["check"]: r["verdict"] for r in results}
+
+
+def test_read_only_checks_all_match_localbrms(brms: LocalBRMSServer, tmp_path: Path) -> None:
+    seeded = brms.seed()
+    brms.reset_metrics()
+    code, out, results = run(brms, seeded, "production", tmp_path)
+    assert code == 0, out
+    assert [r["check"] for r in results] == READ_ONLY_CHECKS
+    assert set(verdicts(results).values()) == {"match"}, out
+    assert "10 matched, 0 differ, 0 break the provider" in out
+    assert "[ok]      unknown-route" in out
+    # read-only means it: nothing was regenerated or deployed
+    assert brms.request_count(method="POST") == 0
+
+
+def test_mutating_checks_regenerate_and_report_an_unconfirmed_deploy(brms: LocalBRMSServer, tmp_path: Path) -> None:
+    seeded = brms.seed()
+    prod = next(e for e in seeded["environments"] if e["key"] == "production")
+    headers = {"Authorization": f"Bearer {brms.pat}"}
+    httpx.put(f"{brms.url}/api/projects/{seeded['projectId']}/environments/{prod['id']}",
+              json={"approvalMode": "require_any"}, headers=headers, timeout=10).raise_for_status()
+    brms.set_deploy_mode("unknown", apply=False)
+    try:
+        code, out, results = run(brms, seeded, "production", tmp_path, "--mutating")
+    finally:
+        brms.set_deploy_mode("current")
+    assert code == 0, out  # `unconfirmed` degrades the provider, it does not break it
+    found = verdicts(results)
+    assert found["regenerate-token"] == "match" and found["deploy-release"] == "differs", out
+    assert "redeploy_status 'unconfirmed'" in out and "unrecognised" in out
+    listed = httpx.get(f"{brms.url}/api/projects/{seeded['projectId']}/environments", headers=headers,
+                       timeout=10).json()
+    assert next(e for e in listed if e["id"] == prod["id"])["accessToken"] != prod["accessToken"]
+
+
+def test_a_mismatch_that_breaks_the_provider_fails_the_run(brms: LocalBRMSServer, tmp_path: Path) -> None:
+    """A BRMS answering unknown routes with a plain 404 would make a wrong URL look like a
+    deleted project; the suite must say so and exit 1."""
+    seeded = brms.seed()
+    brms.add_fault(path="/gorules-contract-*", status=404, message="Not Found")
+    try:
+        code, out, results = run(brms, seeded, "staging", tmp_path)
+    finally:
+        brms.clear_faults()
+    assert code == 1, out
+    assert verdicts(results)["unknown-route"] == "breaks"
+    assert "[BREAKS]  unknown-route" in out and "would drop every token" in out
+
+
+def test_missing_settings_exit_2(brms: LocalBRMSServer, tmp_path: Path) -> None:
+    seeded = brms.seed()
+    code, out, results = run(brms, seeded, "staging", tmp_path, GORULES_CONTRACT_ENVIRONMENT_ID="")
+    assert code == 2 and "GORULES_CONTRACT_ENVIRONMENT_ID" in out and results == []

@@ -1,0 +1,70 @@
+"""Deploy answers GoRules does not document, through the real engine across two `up`s: the
+redeploy is confirmed from the environment list once, and the next `up` neither deploys again
+nor warns again (issue 14)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from localbrms.testing import DEPLOY_ROUTE
+from support.brms import env_by_name, evaluate
+
+pytestmark = pytest.mark.engine
+
+UNCONFIRMED_WARNING = "redeploy_status is `unconfirmed`"
+
+
+def _entry(seed: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    env = env_by_name(seed, "production")
+    return {"name": "production", "projectId": seed["projectId"], "environmentId": env["id"], **extra}
+
+
+def _up(ts: Any) -> str:
+    """The CLI's output of one `up`."""
+    result = ts.up()
+    return (result.stdout or "") + (result.stderr or "")
+
+
+def test_unrecognised_answer_with_nothing_confirmed_is_unconfirmed_once(token_stack, seeded, brms) -> None:
+    env_id = env_by_name(seeded, "production")["id"]
+    response = httpx.put(
+        f"{brms.url}/api/projects/{seeded['projectId']}/environments/{env_id}",
+        json={"approvalMode": "require_any"}, headers={"Authorization": f"Bearer {brms.pat}"}, timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    brms.set_deploy_mode("unknown", apply=False)  # 202 with a new shape, and nothing happens
+    ts = token_stack([_entry(seeded)])
+    brms.reset_metrics()
+
+    first = _up(ts)
+    assert ts.resource_outputs("production")["redeploy_status"] == "unconfirmed"
+    # One warning: the CLI prints a diagnostic on its progress line and again under "Diagnostics:".
+    assert first.count(UNCONFIRMED_WARNING) == 2 and "1 message" in first, first[-3000:]
+    assert brms.request_count("POST", DEPLOY_ROUTE) == 1
+
+    second = _up(ts)
+    assert UNCONFIRMED_WARNING not in second
+    assert brms.request_count("POST", DEPLOY_ROUTE) == 1  # no loop: not deployed again
+    assert ts.preview().change_summary == {"same": 2}
+    listed = httpx.get(f"{brms.url}/api/projects/{seeded['projectId']}/environments",
+                       headers={"Authorization": f"Bearer {brms.pat}"}, timeout=10).json()
+    assert next(e for e in listed if e["id"] == env_id)["changeRequests"] == []
+
+
+def test_empty_201_is_confirmed_deployed_and_agents_follow_after_their_poll(token_stack, seeded, brms) -> None:
+    env_id = env_by_name(seeded, "production")["id"]
+    brms.set_deploy_mode("empty")
+    ts = token_stack([_entry(seeded)])
+    brms.reset_metrics()
+
+    first = _up(ts)
+    assert ts.resource_outputs("production")["redeploy_status"] == "deployed"
+    assert "warning" not in first.lower(), first[-3000:]
+    token = ts.tokens()["production"]
+    assert evaluate(brms, seeded["projectId"], env_id, token, agent=True) == 200
+
+    _up(ts)
+    assert brms.request_count("POST", DEPLOY_ROUTE) == 1
