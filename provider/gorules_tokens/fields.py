@@ -195,7 +195,10 @@ TABLE: tuple[Field, ...] = (
     Field("rotate_after", check=check_duration, effect=SCHEDULE, canon=canon_duration,
           config_key="rotateAfter"),
     Field("revoke_on_delete", check=check_bool, default=False, config_key="revokeOnDelete"),
-    Field("adopt_existing", check=check_bool, default=False, config_key="adoptExisting"),
+    # Only the first creation of a resource adopts; every replacement regenerates (check
+    # drops it for existing resources), so it is neither echoed nor diffed.
+    Field("adopt_existing", check=check_bool, default=False, effect=CREATE_ONLY, config_key="adoptExisting",
+          echo=False),
     Field("redeploy", check=check_bool, default=True, config_key="redeploy"),
     # Per resource only: a stack's entries share the stack's BRMS (gorules:apiUrl).
     Field("api_url", check=check_url, effect=BRMS, canon=canon_url),
@@ -209,6 +212,8 @@ TABLE: tuple[Field, ...] = (
     Field("release_id", kind=OUTPUT),
     Field("redeploy_status", kind=OUTPUT),
     Field("token_source", kind=OUTPUT),
+    # The normalised URL of the BRMS the token was minted on (states of earlier releases lack it).
+    Field("brms_url", kind=OUTPUT),
 )
 
 INPUTS: tuple[Field, ...] = tuple(f for f in TABLE if f.kind == INPUT)

@@ -56,15 +56,36 @@ def _token_outputs(
 
 def mint(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any]:
     """Regenerate the token (the old one dies at once) and redeploy where Agents need it."""
-    env = session.client.regenerate_token(inputs.project_id, inputs.environment_id)
+    ambiguous: list[str] = []
+    env = session.client.regenerate_token(inputs.project_id, inputs.environment_id, ambiguous=ambiguous)
+    token = env.access_token.get_secret_value()
+    if ambiguous:
+        token = _live_after_lost_answer(session, inputs, token)
     status = redeploy(
         session.client, project_id=inputs.project_id, environment_id=inputs.environment_id,
         env_type=env.type, release_id=env.release_id, enabled=inputs.redeploy,
     )
     return _token_outputs(
-        env.access_token.get_secret_value(), now, inputs, name=env.name, key=env.key, env_type=env.type,
+        token, now, inputs, name=env.name, key=env.key, env_type=env.type,
         release_id=env.release_id, redeploy_status=status, source=SOURCE_REGENERATED,
     )
+
+
+def _live_after_lost_answer(session: Session, inputs: TokenInputs, minted: str) -> str:
+    """After a retried regenerate whose earlier attempt may have been applied late, the
+    token to keep is the one the BRMS lists now: one fresh list call settles it."""
+    try:
+        item = observe(session, inputs.project_id, inputs.environment_id, cached=False)
+    except BrmsError as exc:
+        log.warning("warning: could not confirm the new token of environment %s after a retried "
+                    "regenerate (%s); keeping the one the BRMS returned", inputs.environment_id, exc)
+        return minted
+    live = item.token if item is not None else None
+    if live and live != minted:
+        log.warning("warning: environment %s lists another token than the retried regenerate returned "
+                    "(an earlier attempt was applied late); keeping the live one", inputs.environment_id)
+        return live
+    return minted
 
 
 def adopt(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any]:
@@ -216,5 +237,6 @@ def _find(items: list[EnvironmentListItem], environment_id: str) -> Optional[Env
 
 
 def _project_gone(exc: BrmsError) -> bool:
-    """A 404 for the project itself, not an unknown route (wrong base URL)."""
-    return exc.status == 404 and not exc.brms_message.startswith("Route ")
+    """The BRMS itself says the project does not exist: its own JSON 404, and not for an
+    unknown route (a wrong base URL). An ingress's or proxy's 404 is never read as gone."""
+    return exc.status == 404 and exc.brms_answer and not exc.brms_message.startswith("Route ")

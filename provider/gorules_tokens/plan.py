@@ -85,16 +85,21 @@ def _field_rule(result: Plan, f: Field, olds: Mapping[str, Any], news: Mapping[s
 def _brms_rule(
     result: Plan, f: Field, olds: Mapping[str, Any], news: Mapping[str, Any], brms_url: BrmsResolver
 ) -> None:
-    """Another BRMS means another token; respelling the URL in effect is only recorded."""
+    """Another BRMS means another token; respelling the URL in effect is only recorded.
+
+    The stored ``brms_url`` is where the token was minted. A state written before it was
+    stored is taken to live where its own echoed inputs resolve to now, so upgrading never
+    replaces anything. When the new inputs resolve to no URL at all (none configured at
+    preview), nothing can be told and nothing is replaced.
+    """
     if is_unknown(news.get(f.name)):
         result.replaces[f.name] = "unknown until apply"
         return
-    if f.canon(news.get(f.name)) == f.canon(olds.get(f.name)):
-        return
-    old_url, new_url = brms_url(olds), brms_url(news)
-    if old_url != new_url:
-        result.replaces[f.name] = f"BRMS {old_url} -> {new_url}"
-    else:
+    respelled = f.canon(news.get(f.name)) != f.canon(olds.get(f.name))
+    minted_on, wanted = olds.get("brms_url") or brms_url(olds), brms_url(news)
+    if wanted and minted_on != wanted:
+        result.replaces[f.name if respelled else "brms_url"] = f"token minted on {minted_on}, now {wanted}"
+    elif respelled:
         result.updates[f.name] = "same BRMS, spelled differently"
 
 

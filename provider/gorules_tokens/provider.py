@@ -22,8 +22,10 @@ Facts about Pulumi 3.272's Python dynamic providers that shape it
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -38,7 +40,7 @@ from pulumi.dynamic import (
 
 from . import operations
 from .config import CONFIG_TOKEN_KEY, CONFIG_URL_KEY, ProviderConfig
-from .errors import ConfigError
+from .errors import BrmsError, ConfigError
 from .fields import INPUT_NAMES, default_of, echo
 from .inputs import InputError, TokenInputs, check_news, validate_inputs
 from .plan import plan, redeploy_pending
@@ -46,6 +48,28 @@ from .process import ProcessState, Session, process_state
 from .schedule import next_rotation_at, utc_now
 
 PROVIDER_KEY = "__provider"
+
+log = logging.getLogger("gorules_tokens")
+
+# refresh and destroy run without the program, so the engine hands the provider the config
+# saved in state by the last `pulumi up` (the PAT included), not the current stack config.
+SAVED_PAT_HINT = (
+    "refresh and destroy use the PAT saved in the stack's state by the last `pulumi up`, not the current "
+    "gorules:token. If you have changed gorules:token since, run `pulumi up` first, or repeat with "
+    "`--run-program` (`pulumi refresh --run-program`, `pulumi destroy --run-program`) so the current "
+    "config is used; otherwise check that the PAT grants the environments permissions on this project"
+)
+
+
+@contextmanager
+def _with_saved_credentials() -> Iterator[None]:
+    """Refusals (401/403) during refresh/destroy say which PAT was used and how to fix it."""
+    try:
+        yield
+    except BrmsError as exc:
+        if exc.status in (401, 403):
+            raise exc.copy(hint=SAVED_PAT_HINT) from None
+        raise
 
 
 def _ids_from(id_: str, props: dict[str, Any]) -> tuple[str, str]:
@@ -109,9 +133,18 @@ class EnvironmentTokenProvider(ResourceProvider):
 
     # -- the engine's calls ------------------------------------------------
 
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validate and default every input; no network, unknowns pass through."""
-        inputs, failures = check_news(_stored(news))
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Validate and default every input; no network, unknowns pass through.
+
+        ``olds`` are the stored inputs of an existing resource (empty for a first creation).
+        Adoption is one-shot: for an existing resource ``adopt_existing`` is dropped, so a
+        replacement (keepers, ``rotate_after``, ``--replace``) regenerates instead of taking
+        over the very token its predecessor's delete may revoke.
+        """
+        given = _stored(news)
+        if any(key in INPUT_NAMES for key in olds):
+            given.pop("adopt_existing", None)
+        inputs, failures = check_news(given)
         if failures:
             return CheckResult(news, [CheckFailure(key, reason) for key, reason in failures])
         if PROVIDER_KEY in news:
@@ -138,6 +171,7 @@ class EnvironmentTokenProvider(ResourceProvider):
         operation = operations.adopt if inputs.adopt_existing else operations.mint
         outs = echo(inputs.compact())
         outs.update(operation(session, inputs, self._now()))
+        outs["brms_url"] = session.base_url
         return CreateResult(f"{inputs.project_id}/{inputs.environment_id}", outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -147,6 +181,8 @@ class EnvironmentTokenProvider(ResourceProvider):
         # Echoes are rebuilt from the new inputs, so one reset to its default disappears.
         outs = {k: v for k, v in _stored(olds).items() if k not in INPUT_NAMES}
         outs.update(echo(inputs.compact()))
+        # States of earlier releases learn where their token lives (the plan found no move).
+        outs["brms_url"] = olds.get("brms_url") or self._config.brms_url_for(news)
         rotated_at = outs.get("rotated_at")
         try:
             outs["next_rotation_at"] = next_rotation_at(rotated_at, inputs.rotate_after) if rotated_at else None
@@ -160,17 +196,39 @@ class EnvironmentTokenProvider(ResourceProvider):
         """Refresh: leave the state when the BRMS says the environment is gone, else adopt
         what it lists (see ``operations.refreshed``)."""
         project_id, environment_id = _ids_from(id_, props)
-        item = operations.observe(self._session(props), project_id, environment_id, cached=True)
+        session = self._session(props)
+        minted_on = props.get("brms_url")
+        if minted_on and minted_on != session.base_url:
+            raise ConfigError(
+                f"refusing to refresh environment {environment_id}: its token was minted on the BRMS at "
+                f"{minted_on}, but the stack now points at {session.base_url} (gorules:apiUrl, GORULES_URL or "
+                f"api_url). Point it back at {minted_on} to refresh, or run `pulumi up` to move the token "
+                f"(a replacement that mints a new one on {session.base_url})"
+            )
+        with _with_saved_credentials():
+            item = operations.observe(session, project_id, environment_id, cached=True)
         if item is None:
             return ReadResult(None, {})
-        return ReadResult(id_, operations.refreshed(_stored(props), item))
+        outs = operations.refreshed(_stored(props), item)
+        outs["brms_url"] = session.base_url
+        return ReadResult(id_, outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """No API call unless ``revoke_on_delete``; never kill a successor."""
         if not props.get("revoke_on_delete"):
             return
         project_id, environment_id = _ids_from(id_, props)
-        operations.revoke(
-            self._session(props), project_id, environment_id, _stored(props),
-            redeploy_enabled=bool(default_of(props, "redeploy")),
-        )
+        session = self._session(props)
+        minted_on = props.get("brms_url")
+        if minted_on and minted_on != session.base_url:
+            # The delete half of a move to another BRMS: the PAT in effect is for the new one.
+            log.warning(
+                "warning: not revoking the token of environment %s: it lives on %s, the stack now points at %s",
+                environment_id, minted_on, session.base_url,
+            )
+            return
+        with _with_saved_credentials():
+            operations.revoke(
+                session, project_id, environment_id, _stored(props),
+                redeploy_enabled=bool(default_of(props, "redeploy")),
+            )

@@ -7,8 +7,15 @@ from typing import Mapping, Optional
 import pulumi
 from pulumi.dynamic import Resource
 
+from .claims import claim
 from .fields import INPUTS, OUTPUTS, SECRET_OUTPUTS
 from .provider import EnvironmentTokenProvider
+
+
+def _claimed(resource_name: str, ids: list) -> str:
+    """The environment id, once ``resource_name`` holds the claim on it."""
+    claim(resource_name, *ids)
+    return ids[1]
 
 
 class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
@@ -33,6 +40,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     release_id: pulumi.Output[Optional[str]]
     redeploy_status: pulumi.Output[str]
     token_source: pulumi.Output[str]
+    brms_url: pulumi.Output[Optional[str]]
     project_id: pulumi.Output[str]
     environment_id: pulumi.Output[str]
 
@@ -51,6 +59,13 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         given = locals()
+        # Two resources for one environment are refused; unresolved ids are checked once known.
+        if all(isinstance(v, (str, type(None))) for v in (project_id, environment_id, api_url)):
+            claim(resource_name, project_id, environment_id, api_url)
+        else:
+            given["environment_id"] = pulumi.Output.all(project_id, environment_id, api_url).apply(
+                lambda ids: _claimed(resource_name, ids)
+            )
         # Unset inputs are not sent at all: the SDK builds an Output with its own resolver for
         # every property, which a program declaring hundreds of tokens pays per property.
         # An input's echo (``token.keepers``) therefore exists only when the input was given.

@@ -73,3 +73,16 @@ def test_registration_and_secret_outputs(mocked):
             assert hasattr(token, field.name)
 
     return pulumi.Output.all(token.access_token, token.fingerprint, token.id).apply(check)
+
+
+@pulumi.runtime.test
+def test_two_tokens_for_one_environment_fail_at_the_second_declaration(mocked):
+    # Journey 4: they would regenerate against each other; the program refuses the second one.
+    EnvironmentToken("first", project_id=P, environment_id=E)
+    with pytest.raises(pulumi.RunError) as caught:
+        EnvironmentToken("second", project_id=P, environment_id=E.upper())
+    message = str(caught.value)
+    assert "'second'" in message and "'first'" in message and E in message
+    # Another environment, or the same one on another BRMS, is fine.
+    EnvironmentToken("third", project_id=P, environment_id=P)
+    EnvironmentToken("elsewhere", project_id=P, environment_id=E, api_url="https://other.example.com")
