@@ -92,6 +92,8 @@ def adopt(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any
     """Take over the live token from the environment list instead of regenerating it."""
     item = _listed(session, inputs.project_id, inputs.environment_id, operation="adopt-existing")
     token = item.token
+    if token:
+        session.ledger.note_adopted(token)
     if not token:
         raise BrmsError(
             "adopt-existing",
@@ -171,6 +173,10 @@ def revoke(session: Session, project_id: str, environment_id: str, outs: dict[st
     old resource is deleted, so a token that is no longer live is not ours to revoke.
     """
     if not confirm(session, project_id, environment_id, outs.get("access_token")):
+        return
+    if session.ledger.adopted(outs.get("access_token")):
+        log.warning("warning: not revoking the token of environment %s: a resource created in this run "
+                    "adopted it", environment_id)
         return
     env = session.client.regenerate_token(project_id, environment_id)
     status = redeploy(

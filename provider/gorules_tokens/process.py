@@ -1,5 +1,5 @@
 """State shared by every provider call of one plugin process: pooled HTTP clients, the
-list cache, the outage registry and the retry policy.
+list cache, the outage registry, the retry policy and the run's ledger of environments.
 
 The engine serves all dynamic resources of a deployment from one process on up to four
 threads and shares one unpickled provider instance, so this state is process-wide,
@@ -19,11 +19,43 @@ from .outage import OutageRegistry
 if TYPE_CHECKING:
     # httpx and tenacity load on the first network call, not at import: the program and a
     # no-change preview never pay for them (see docs/PERFORMANCE.md).
-    from .client import BrmsClient
+    from .client import BrmsClient, HttpPool
     from .models import EnvironmentListItem
     from .retry import RetryPolicy
 
 LIST_CACHE_TTL = 5.0
+
+
+class RunLedger:
+    """What this run (one plugin process) has seen, for the rules that span resources.
+
+    The engine never tells ``create`` that it is half of a replacement, but it diffs every
+    existing resource first, in the same process: an environment diffed in this run
+    already has a resource, so a create for it is a replacement (or a rename) and must
+    regenerate, never adopt. Tokens adopted in this run belong to a live resource, so no
+    delete of the same run may revoke them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._existing: set[tuple[str, str]] = set()
+        self._adopted: set[str] = set()
+
+    def note_existing(self, project_id: str, environment_id: str) -> None:
+        with self._lock:
+            self._existing.add((canon_uuid(project_id), canon_uuid(environment_id)))
+
+    def has_existing(self, project_id: str, environment_id: str) -> bool:
+        with self._lock:
+            return (canon_uuid(project_id), canon_uuid(environment_id)) in self._existing
+
+    def note_adopted(self, token: str) -> None:
+        with self._lock:
+            self._adopted.add(token)
+
+    def adopted(self, token: Optional[str]) -> bool:
+        with self._lock:
+            return token in self._adopted
 
 
 class ProcessState:
@@ -36,12 +68,22 @@ class ProcessState:
         cache_ttl: float = LIST_CACHE_TTL,
         transport: Optional[Any] = None,
     ) -> None:
-        from .client import HttpPool
-
-        self.pool = HttpPool(http_settings, transport=transport)
+        self._http_settings = http_settings
+        self._transport = transport
+        self._pool: Optional[HttpPool] = None
+        self.ledger = RunLedger()
         self.outages = OutageRegistry()
         self.list_cache: SingleFlightCache[list[EnvironmentListItem]] = SingleFlightCache(ttl=cache_ttl)
         self._policy = policy
+
+    @property
+    def pool(self) -> HttpPool:
+        """Created on the first BRMS call: ``diff`` (a preview) uses the ledger only."""
+        if self._pool is None:
+            from .client import HttpPool
+
+            self._pool = HttpPool(self._http_settings, transport=self._transport)
+        return self._pool
 
     @property
     def policy(self) -> RetryPolicy:
@@ -65,18 +107,22 @@ class ProcessState:
             on_mutation=lambda project_id: self.list_cache.invalidate((base_url, canon_uuid(project_id))),
             outages=self.outages,
         )
-        return Session(client, self.list_cache)
+        return Session(client, self.list_cache, self.ledger)
 
     def close(self) -> None:
-        self.pool.close()
+        if self._pool is not None:
+            self._pool.close()
         self.list_cache.clear()
 
 
 class Session:
     """What a token operation talks to: the wire client and the shared list cache."""
 
-    def __init__(self, client: BrmsClient, list_cache: SingleFlightCache[list[EnvironmentListItem]]) -> None:
+    def __init__(
+        self, client: BrmsClient, list_cache: SingleFlightCache[list[EnvironmentListItem]], ledger: RunLedger
+    ) -> None:
         self.client = client
+        self.ledger = ledger
         self._cache = list_cache
 
     @property

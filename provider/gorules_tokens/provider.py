@@ -120,9 +120,11 @@ class EnvironmentTokenProvider(ResourceProvider):
     def _now(self) -> datetime:
         return self._clock() if self._clock is not None else utc_now()
 
+    def _process(self) -> ProcessState:
+        return self._state if self._state is not None else process_state()
+
     def _session(self, props: dict[str, Any]) -> Session:
-        state = self._state if self._state is not None else process_state()
-        return state.session(self._config.resolve(props.get("api_url")))
+        return self._process().session(self._config.resolve(props.get("api_url")))
 
     @staticmethod
     def _inputs(props: dict[str, Any]) -> TokenInputs:
@@ -133,18 +135,9 @@ class EnvironmentTokenProvider(ResourceProvider):
 
     # -- the engine's calls ------------------------------------------------
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validate and default every input; no network, unknowns pass through.
-
-        ``olds`` are the stored inputs of an existing resource (empty for a first creation).
-        Adoption is one-shot: for an existing resource ``adopt_existing`` is dropped, so a
-        replacement (keepers, ``rotate_after``, ``--replace``) regenerates instead of taking
-        over the very token its predecessor's delete may revoke.
-        """
-        given = _stored(news)
-        if any(key in INPUT_NAMES for key in olds):
-            given.pop("adopt_existing", None)
-        inputs, failures = check_news(given)
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Validate and default every input; no network, unknowns pass through."""
+        inputs, failures = check_news(_stored(news))
         if failures:
             return CheckResult(news, [CheckFailure(key, reason) for key, reason in failures])
         if PROVIDER_KEY in news:
@@ -158,6 +151,8 @@ class EnvironmentTokenProvider(ResourceProvider):
         stale copy in the outputs unpickles to the same class.
         """
         project_id, environment_id = _ids_from(_id, olds)
+        # The engine diffs every existing resource before it creates anything for it.
+        self._process().ledger.note_existing(project_id, environment_id)
         old = {**olds, "project_id": project_id, "environment_id": environment_id}
         result = plan(old, news, brms_url=self._config.brms_url_for, now=self._now())
         if result.replaces:
@@ -165,10 +160,16 @@ class EnvironmentTokenProvider(ResourceProvider):
         return DiffResult(changes=bool(result.updates), replaces=[])
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        """Regenerate (or adopt) the token and return the complete outputs."""
+        """Regenerate (or adopt) the token and return the complete outputs.
+
+        Adoption is one-shot: a create for an environment whose resource was diffed in this
+        run is a replacement (keepers, ``rotate_after``, ``--replace``, a rename) and
+        regenerates, so no delete can revoke the token its successor took over.
+        """
         inputs = self._inputs(props)
         session = self._session(props)
-        operation = operations.adopt if inputs.adopt_existing else operations.mint
+        adopt = inputs.adopt_existing and not session.ledger.has_existing(inputs.project_id, inputs.environment_id)
+        operation = operations.adopt if adopt else operations.mint
         outs = echo(inputs.compact())
         outs.update(operation(session, inputs, self._now()))
         outs["brms_url"] = session.base_url

@@ -17,12 +17,25 @@ def created(fake_brms, provider, props_for, env=None, **extra):
 
 # -- journey 1: adoption is one-shot ------------------------------------------------------
 
-def test_check_drops_adopt_existing_for_an_existing_resource(fake_brms, make_provider, props_for):
+def test_a_create_after_a_diff_of_the_same_environment_regenerates(fake_brms, make_provider, props_for):
     provider = make_provider()
-    news = props_for(fake_brms.project_id, fake_brms.staging, adopt_existing=True)
-    assert provider.check({}, news).inputs["adopt_existing"] is True  # first creation adopts
-    stored = provider.check({}, news).inputs
-    assert "adopt_existing" not in provider.check(stored, news).inputs  # a replacement regenerates
+    first = created(fake_brms, provider, props_for, adopt_existing=True)  # first creation adopts
+    assert first.outs["token_source"] == "adopted"
+    news = props_for(fake_brms.project_id, fake_brms.staging, adopt_existing=True, keepers={"v": "2"})
+    assert provider.diff(first.id, first.outs, news).replaces == ["keepers"]
+    second = provider.create(news)  # the replacement, in the same run
+    assert second.outs["token_source"] == "regenerated"
+    assert second.outs["access_token"] != first.outs["access_token"]
+
+
+def test_delete_never_revokes_a_token_adopted_in_the_same_run(fake_brms, make_provider, props_for):
+    # A rename without aliases: the new resource adopts, then the old one (revoke_on_delete) is deleted.
+    provider = make_provider()
+    old = {**created(fake_brms, make_provider(), props_for, revoke_on_delete=True).outs}
+    new = created(fake_brms, provider, props_for, adopt_existing=True)
+    assert new.outs["access_token"] == old["access_token"]
+    provider.delete(f"{fake_brms.project_id}/{fake_brms.staging}", old)
+    assert fake_brms.token(fake_brms.staging) == new.outs["access_token"]
 
 
 def test_adopted_token_is_not_echoed(fake_brms, make_provider, props_for):
