@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from localbrms.testing import REGENERATE_ROUTE
+from support import state
 from support.brms import evaluate, live_token, stack_resources
 
 pytestmark = pytest.mark.engine
@@ -35,8 +36,11 @@ def _environments(brms, seeded) -> list[dict]:
 
 
 def _interrupted_up(ts, brms, how: signal.Signals) -> None:
-    """Starts `pulumi up` with slow regenerates and interrupts it once one create is done."""
-    brms.add_fault(method="POST", route=REGENERATE_ROUTE, delay_ms=1500)
+    """Starts `pulumi up`, lets one create finish and interrupts it while the others are in
+    flight; their regenerates still land on the BRMS after the interruption (so their state
+    never learns the new tokens), which is the worst case."""
+    brms.add_fault(method="POST", route=REGENERATE_ROUTE, delay_ms=300, times=1)
+    brms.add_fault(method="POST", route=REGENERATE_ROUTE, delay_ms=4000)
     brms.reset_metrics()
     env = {**os.environ, **ts.engine.env()}
     process = subprocess.Popen(
@@ -56,6 +60,9 @@ def _interrupted_up(ts, brms, how: signal.Signals) -> None:
         else:
             process.send_signal(signal.SIGINT)
         process.wait(60)
+        while brms.request_count(method="POST", route=REGENERATE_ROUTE) < ENVIRONMENTS:
+            assert time.monotonic() < deadline + 30, "the in-flight regenerates never landed"
+            time.sleep(0.1)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -80,11 +87,23 @@ def test_journey8_interrupted_up_converges_after_refresh_and_up(token_stack, see
     ts = token_stack([{"name": e["id"], "projectId": project, "environmentId": e["id"]} for e in envs])
     _interrupted_up(ts, brms, how)
 
-    # The documented recovery: a killed CLI leaves its lock (pulumi cancel removes it on a
-    # file:// backend), then refresh, then up.
+    # The documented recovery (README, Operations): a killed CLI leaves its lock (`pulumi
+    # cancel` removes it on a file:// backend), then refresh clearing pending creates, then up.
+    if how == signal.SIGKILL:
+        # The engine recorded the creates it had started as pending: their regenerates ran,
+        # but no token of theirs was ever handed out.
+        assert _pending_creates(ts), "expected pending creates after a kill"
     if how == signal.SIGKILL:
         ts.engine.cli("cancel", "--yes", "--stack", ts.stack.name, cwd=ts.work_dir)
-    refreshed = ts.engine.cli("refresh", "--yes", "--stack", ts.stack.name, cwd=ts.work_dir, check=False)
+    # --clear-pending-creates: those tokens were never handed out, and up regenerates them.
+    refreshed = ts.engine.cli("refresh", "--clear-pending-creates", "--yes", "--stack", ts.stack.name,
+                              cwd=ts.work_dir, check=False)
     assert refreshed.returncode == 0, refreshed.stdout[-3000:] + refreshed.stderr[-3000:]
     ts.engine.cli("up", "--yes", "--stack", ts.stack.name, cwd=ts.work_dir)
     _assert_converged(ts, brms, project, envs)
+    assert _pending_creates(ts) == []
+
+
+def _pending_creates(ts) -> list[str]:
+    latest = state.stack_checkpoint(ts.engine.backend, "gorules-tokens", ts.stack.name)["checkpoint"]["latest"]
+    return [op["resource"]["urn"] for op in latest.get("pending_operations") or [] if op["type"] == "creating"]
