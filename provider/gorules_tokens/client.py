@@ -6,6 +6,10 @@ refresh over many tokens. Redirects are not followed so the PAT can never be
 forwarded to another host. Every failure becomes a scrubbed :class:`BrmsError`
 raised ``from None``, so neither httpx request objects nor chained tracebacks
 reach the CLI output.
+
+A little over 300 lines on purpose: every endpoint goes through the one ``_call`` path,
+where retries, outage memory, lost-answer notes and the reading of error bodies (the
+BRMS's own JSON error or not) meet; splitting it would scatter that one decision.
 """
 
 from __future__ import annotations

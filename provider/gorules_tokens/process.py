@@ -9,6 +9,7 @@ thread-safe, and never part of the pickled provider.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from .cache import SingleFlightCache
@@ -115,15 +116,13 @@ class ProcessState:
         self.list_cache.clear()
 
 
+@dataclass(frozen=True)
 class Session:
-    """What a token operation talks to: the wire client and the shared list cache."""
+    """What a token operation talks to: the wire client, the shared list cache, the run's ledger."""
 
-    def __init__(
-        self, client: BrmsClient, list_cache: SingleFlightCache[list[EnvironmentListItem]], ledger: RunLedger
-    ) -> None:
-        self.client = client
-        self.ledger = ledger
-        self._cache = list_cache
+    client: BrmsClient
+    list_cache: SingleFlightCache[list[EnvironmentListItem]]
+    ledger: RunLedger
 
     @property
     def base_url(self) -> str:
@@ -134,7 +133,7 @@ class Session:
         if not cached:
             return self.client.list_environments(project_id)
         key = (self.client.base_url, canon_uuid(project_id))
-        return self._cache.get(key, lambda: self.client.list_environments(project_id))
+        return self.list_cache.get(key, lambda: self.client.list_environments(project_id))
 
 
 _PROCESS_STATE: Optional[ProcessState] = None
