@@ -82,6 +82,12 @@ def _ids_from(id_: str, props: dict[str, Any]) -> tuple[str, str]:
     return str(project_id), str(environment_id)
 
 
+def _moved(props: dict[str, Any], session: Session) -> Optional[str]:
+    """The BRMS the token was minted on, when the stack now points at another one."""
+    minted_on = props.get("brms_url")
+    return minted_on if minted_on and minted_on != session.base_url else None
+
+
 def _stored(props: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in props.items() if k != PROVIDER_KEY}
 
@@ -124,7 +130,8 @@ class EnvironmentTokenProvider(ResourceProvider):
         return self._state if self._state is not None else process_state()
 
     def _session(self, props: dict[str, Any]) -> Session:
-        return self._process().session(self._config.resolve(props.get("api_url")))
+        # The URL comes from the one resolution the plan uses too (ProviderConfig.brms_url_for).
+        return self._process().session(self._config.resolve(self._config.brms_url_for(props)))
 
     @staticmethod
     def _inputs(props: dict[str, Any]) -> TokenInputs:
@@ -163,8 +170,9 @@ class EnvironmentTokenProvider(ResourceProvider):
         """Regenerate (or adopt) the token and return the complete outputs.
 
         Adoption is one-shot: a create for an environment whose resource was diffed in this
-        run is a replacement (keepers, ``rotate_after``, ``--replace``, a rename) and
-        regenerates, so no delete can revoke the token its successor took over.
+        run is a replacement (keepers, ``rotate_after``, another BRMS) and regenerates. The
+        engine does not diff a ``--replace`` target, so that one adopts again; the old
+        resource's delete then leaves the token alone (``operations.revoke``).
         """
         inputs = self._inputs(props)
         session = self._session(props)
@@ -198,8 +206,8 @@ class EnvironmentTokenProvider(ResourceProvider):
         what it lists (see ``operations.refreshed``)."""
         project_id, environment_id = _ids_from(id_, props)
         session = self._session(props)
-        minted_on = props.get("brms_url")
-        if minted_on and minted_on != session.base_url:
+        minted_on = _moved(props, session)
+        if minted_on:
             raise ConfigError(
                 f"refusing to refresh environment {environment_id}: its token was minted on the BRMS at "
                 f"{minted_on}, but the stack now points at {session.base_url} (gorules:apiUrl, GORULES_URL or "
@@ -220,8 +228,8 @@ class EnvironmentTokenProvider(ResourceProvider):
             return
         project_id, environment_id = _ids_from(id_, props)
         session = self._session(props)
-        minted_on = props.get("brms_url")
-        if minted_on and minted_on != session.base_url:
+        minted_on = _moved(props, session)
+        if minted_on:
             # The delete half of a move to another BRMS: the PAT in effect is for the new one.
             log.warning(
                 "warning: not revoking the token of environment %s: it lives on %s, the stack now points at %s",
