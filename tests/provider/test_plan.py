@@ -58,6 +58,16 @@ CASES = [
     ("api_url respelled", old(api_url="https://b.example.com"), new(api_url="https://b.example.com/api"), 0,
      NO_OP, [], []),
     ("unknown api_url", old(), new(api_url=UNKNOWN), 0, REPLACE_ACTION, ["api_url"], []),
+    # journey 3: the BRMS a token was minted on is compared with where the inputs resolve to
+    ("minted here", old(brms_url=DEFAULT), new(), 0, NO_OP, [], []),
+    ("stack moved", old(brms_url="https://old.example.com"), new(), 0, REPLACE_ACTION, ["brms_url"], []),
+    ("resource moved", old(brms_url=DEFAULT), new(api_url="https://b.example.com"), 0, REPLACE_ACTION,
+     ["api_url"], []),
+    ("api_url dropped, same BRMS", old(brms_url=DEFAULT, api_url="https://b.example.com"), new(), 0, UPDATE_ACTION,
+     [], ["api_url"]),
+    ("state of an earlier release", old(), new(), 0, NO_OP, [], []),
+    ("earlier release, own api_url", old(api_url="https://b.example.com"), new(api_url="https://b.example.com/"),
+     0, NO_OP, [], []),
 ]
 
 
@@ -69,3 +79,9 @@ def test_plan_table(olds, news, hours, action, replaced, updated):
     assert sorted(result.replaces) == replaced
     assert sorted(result.updates) == updated
     assert all(result.replaces.values()) and all(result.updates.values())  # every field says why
+
+
+def test_no_url_in_effect_replaces_nothing():
+    # A preview without gorules:apiUrl or GORULES_URL cannot tell where the inputs point.
+    result = plan(old(brms_url="https://old.example.com"), new(), brms_url=resolver(default=None), now=NOW)
+    assert result.action == NO_OP
