@@ -19,7 +19,7 @@ from contract.probe import Probe
 from contract.report import Result, exit_code, render, write_json
 from gorules_tokens.config import normalize_base_url
 from gorules_tokens.errors import ConfigError
-from gorules_tokens.inputs import parse_uuid
+from gorules_tokens.fields import parse_uuid
 
 VARIABLES = ("GORULES_URL", "GORULES_TOKEN", "GORULES_CONTRACT_PROJECT_ID", "GORULES_CONTRACT_ENVIRONMENT_ID")
 

@@ -11,22 +11,17 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from gorules_tokens.fields import CONFIG_KEYS, canon_url
 from gorules_tokens.inputs import REQUIRED, InputError, TokenInputs, validate_inputs
 
 CONFIG_KEY = "environments"
 # Pulumi resource names end up in URNs; keep them to a safe, readable alphabet.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-# Config keys (camelCase, as in Pulumi.<stack>.yaml) → EnvironmentToken inputs.
-FIELDS = {
-    "projectId": "project_id",
-    "environmentId": "environment_id",
-    "keepers": "keepers",
-    "rotateAfter": "rotate_after",
-    "revokeOnDelete": "revoke_on_delete",
-    "adoptExisting": "adopt_existing",
-    "redeploy": "redeploy",
-}
-_CONFIG_NAMES = {input_name: key for key, input_name in FIELDS.items()}
+# Config keys (camelCase, as in Pulumi.<stack>.yaml) → EnvironmentToken inputs: the field table's.
+_CONFIG_NAMES = {input_name: key for key, input_name in CONFIG_KEYS.items()}
+# Settings of an entry that are not resource inputs.
+ENTRY_KEYS = ("name", "aliases")
+_NAME_RULE = "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 
 class StackConfigError(ValueError):
@@ -38,12 +33,20 @@ class EnvironmentEntry:
     """One environment whose token this stack owns.
 
     ``given`` holds only the settings the entry spells out, which is what the program
-    passes to ``EnvironmentToken``; ``inputs`` has the defaults applied.
+    passes to ``EnvironmentToken``; ``inputs`` has the defaults applied. ``aliases`` are
+    the names the entry had before, so a rename keeps the resource (and its token).
     """
 
     name: str
     inputs: TokenInputs
     given: dict[str, Any]
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def identity(self) -> tuple[Optional[str], str, str]:
+        """What one token belongs to: (BRMS, project, environment). Entries without their
+        own URL share the stack's BRMS (None)."""
+        return canon_url(self.inputs.api_url), self.inputs.project_id, self.inputs.environment_id
 
 
 def _describe(index: int, raw: Any) -> str:
@@ -58,11 +61,14 @@ def _parse_entry(raw: dict[str, Any]) -> tuple[Optional[EnvironmentEntry], list[
     if name is None:
         problems.append(("name", "required"))
     elif not isinstance(name, str) or not _NAME.fullmatch(name):
-        problems.append(("name", "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"))
-    allowed = ", ".join(["name", *FIELDS])
+        problems.append(("name", _NAME_RULE))
+    aliases = raw.get("aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and _NAME.fullmatch(a) for a in aliases):
+        problems.append(("aliases", f"must be a list of earlier names, each of which {_NAME_RULE}"))
+    allowed = ", ".join(["name", *CONFIG_KEYS, "aliases"])
     problems.extend((key, f"not a known setting (allowed: {allowed})")
-                    for key in raw if key != "name" and key not in FIELDS)
-    given = {FIELDS[key]: value for key, value in raw.items() if key in FIELDS and value is not None}
+                    for key in raw if key not in ENTRY_KEYS and key not in CONFIG_KEYS)
+    given = {CONFIG_KEYS[key]: value for key, value in raw.items() if key in CONFIG_KEYS and value is not None}
     inputs: Optional[TokenInputs] = None
     try:
         inputs = validate_inputs(given)
@@ -72,7 +78,7 @@ def _parse_entry(raw: dict[str, Any]) -> tuple[Optional[EnvironmentEntry], list[
                         for p in exc.problems)
     if problems or inputs is None:
         return None, problems
-    return EnvironmentEntry(name=name, inputs=inputs, given=given), []
+    return EnvironmentEntry(name=name, inputs=inputs, given=given, aliases=tuple(aliases)), []
 
 
 def parse_environments(raw: Any) -> list[EnvironmentEntry]:
@@ -83,18 +89,28 @@ def parse_environments(raw: Any) -> list[EnvironmentEntry]:
         raise StackConfigError(f"{CONFIG_KEY}: must be a list of objects with name, projectId, environmentId")
     problems: list[str] = []
     entries: list[EnvironmentEntry] = []
-    seen: set[str] = set()
+    names: dict[str, str] = {}  # name or alias -> the entry that uses it
+    owners: dict[tuple[Optional[str], str, str], str] = {}  # identity -> the entry that owns it
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             problems.append(f"{_describe(index, item)}: must be an object")
             continue
         entry, found = _parse_entry(item)
-        problems.extend(f"{_describe(index, item)}: field '{where}': {reason}" for where, reason in found)
+        here = _describe(index, item)
+        problems.extend(f"{here}: field '{where}': {reason}" for where, reason in found)
         if entry is None:
             continue
-        if entry.name in seen:
-            problems.append(f"{_describe(index, item)}: field 'name': duplicate of an earlier entry")
-        seen.add(entry.name)
+        for field, used in (("name", entry.name), *(("aliases", a) for a in entry.aliases)):
+            if used in names:
+                problems.append(f"{here}: field '{field}': duplicate of an earlier entry ({names[used]} uses {used!r})")
+            names.setdefault(used, here)
+        if entry.identity in owners:
+            # Two resources for one environment would regenerate each other's token.
+            problems.append(
+                f"{here}: same project and environment on the same BRMS as {owners[entry.identity]}; "
+                "an environment has one token, so keep one entry (rename with 'aliases' to keep the token)"
+            )
+        owners.setdefault(entry.identity, here)
         entries.append(entry)
     if problems:
         raise StackConfigError("invalid stack config:\n  " + "\n  ".join(problems))

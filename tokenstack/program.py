@@ -38,7 +38,9 @@ def run() -> None:
     tokens: dict[str, EnvironmentToken] = {}
     for entry in entries:
         # Only the settings the entry spells out: unset ones cost nothing per token (see EnvironmentToken).
-        tokens[entry.name] = EnvironmentToken(entry.name, **entry.given)
+        # Earlier names become Pulumi aliases: a renamed entry keeps its resource and token.
+        opts = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=a) for a in entry.aliases]) if entry.aliases else None
+        tokens[entry.name] = EnvironmentToken(entry.name, **entry.given, opts=opts)
 
     pulumi.export("accessTokens", pulumi.Output.secret({name: t.access_token for name, t in tokens.items()}))
     pulumi.export("fingerprints", {name: t.fingerprint for name, t in tokens.items()})

@@ -6,6 +6,10 @@ refresh over many tokens. Redirects are not followed so the PAT can never be
 forwarded to another host. Every failure becomes a scrubbed :class:`BrmsError`
 raised ``from None``, so neither httpx request objects nor chained tracebacks
 reach the CLI output.
+
+A little over 300 lines on purpose: every endpoint goes through the one ``_call`` path,
+where retries, outage memory, lost-answer notes and the reading of error bodies (the
+BRMS's own JSON error or not) meet; splitting it would scatter that one decision.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from .config import Credentials, HttpSettings, _is_loopback
 from .errors import BrmsError, register_secret, scrub
 from .outage import OutageRegistry
 from .models import DeployOutcome, Environment, EnvironmentListItem, parse_deploy_outcome
-from .retry import RETRYABLE_STATUSES, RetryableStatus, RetryPolicy, parse_retry_after
+from .retry import RETRYABLE_STATUSES, RetryableStatus, RetryPolicy, is_ambiguous, is_transient, parse_retry_after
 
 USER_AGENT = "gorules-tokens-pulumi-provider/0.1"
 _MAX_MESSAGE = 500
@@ -98,22 +102,28 @@ class HttpPool:
             client.close()
 
 
-def _brms_message(response: httpx.Response) -> tuple[Optional[str], str]:
-    """(error phrase, message) from a ``{statusCode, error, message}`` body."""
+def _brms_message(response: httpx.Response) -> tuple[Optional[str], str, bool]:
+    """(error phrase, message, shaped) from a ``{statusCode, error, message}`` body.
+
+    ``shaped`` says the body is the BRMS's own JSON error for this status. Only such an
+    answer may mean "gone"; an ingress's HTML page or a proxy's bare 404 never does.
+    """
     try:
         body = response.json()
     except ValueError:
-        text = response.text.strip().replace("\n", " ")
-        return None, scrub(text[:_MAX_MESSAGE])
+        kind = response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+        text = " ".join(response.text.split())[:120]
+        return None, scrub(f"not a BRMS answer ({kind}){': ' + text if text else ''}"), False
     if isinstance(body, dict):
         error = body.get("error") if isinstance(body.get("error"), str) else None
         message = body.get("message")
+        shaped = body.get("statusCode") == response.status_code and isinstance(message, (str, list))
         if isinstance(message, list):
             message = "; ".join(str(m) for m in message)
         elif message is None:
             message = body.get("code") or ""
-        return error, scrub(str(message)[:_MAX_MESSAGE])
-    return None, ""
+        return error, scrub(str(message)[:_MAX_MESSAGE]), shaped
+    return None, "", False
 
 
 def _transport_message(exc: httpx.HTTPError) -> str:
@@ -161,14 +171,19 @@ class BrmsClient:
                 raise BrmsError(OP_LIST, message=_shape_error(exc), project_id=project_id) from None
         return items
 
-    def regenerate_token(self, project_id: str, environment_id: str) -> Environment:
+    def regenerate_token(
+        self, project_id: str, environment_id: str, *, ambiguous: Optional[list[str]] = None
+    ) -> Environment:
+        """Mint a new token. ``ambiguous`` collects the failed attempts that may have been
+        applied (a lost answer): the caller then confirms which token is live."""
         path = (
             f"/api/projects/{quote(project_id, safe='')}/environments/"
             f"{quote(environment_id, safe='')}/regenerate-token"
         )
         try:
             body = self._call(
-                OP_REGENERATE, "POST", path, project_id=project_id, environment_id=environment_id, idempotent=True
+                OP_REGENERATE, "POST", path, project_id=project_id, environment_id=environment_id,
+                idempotent=True, ambiguous=ambiguous,
             )
         finally:
             # Even a failed attempt may have been applied server-side.
@@ -212,6 +227,7 @@ class BrmsClient:
         idempotent: bool,
         json: Any = None,
         decode: bool = True,
+        ambiguous: Optional[list[str]] = None,
     ) -> Any:
         """The decoded JSON of a 2xx answer (the response itself with ``decode=False``)."""
         base_url = self._credentials.base_url
@@ -224,7 +240,7 @@ class BrmsClient:
                 operation,
                 message=f"BRMS unreachable: {known_outage}; not retried, an earlier call in this run "
                         "already exhausted its retries against this URL",
-                project_id=project_id, environment_id=environment_id,
+                project_id=project_id, environment_id=environment_id, url=url,
             )
 
         def once() -> httpx.Response:
@@ -243,33 +259,40 @@ class BrmsClient:
                 headers={"Authorization": "Bearer " + self._credentials.pat},
             )
             if response.status_code in RETRYABLE_STATUSES:
-                error, message = _brms_message(response)
+                error, message, _ = _brms_message(response)
                 raise RetryableStatus(
                     response.status_code, parse_retry_after(response.headers.get("Retry-After")), error, message
                 )
             return response
 
+        def failed_attempt(exc: BaseException) -> None:
+            if ambiguous is not None and is_ambiguous(exc):
+                ambiguous.append(_transport_message(exc) if isinstance(exc, httpx.HTTPError) else str(exc))
+
         try:
             for attempt in self._policy.retrying(idempotent):
                 with attempt:
-                    response = once()
+                    try:
+                        response = once()
+                    except (RetryableStatus, httpx.HTTPError) as exc:
+                        failed_attempt(exc)
+                        raise
         except RetryableStatus as exc:
             message = _with_attempts(exc.message, attempts)
-            # An outage is a call that used up its retries; a single try of a call that is not
-            # retried (a deploy answered 500) says nothing about the calls after it.
-            exhausted = idempotent or attempts > 1
-            if exc.status >= 500 and exhausted:
+            if exc.status >= 500 and is_transient(exc, idempotent):
+                # Retries exhausted: an outage. One answer to a call that is never retried
+                # (a deploy) says nothing about the next call, so it is not remembered.
                 self._note_outage(base_url, f"HTTP {exc.status} {message}")
             raise BrmsError(
                 operation, status=exc.status, error=exc.error, message=message,
-                project_id=project_id, environment_id=environment_id,
+                project_id=project_id, environment_id=environment_id, url=url,
             ) from None
         except httpx.HTTPError as exc:
             message = "BRMS unreachable: " + _with_attempts(_transport_message(exc), attempts)
-            if idempotent or attempts > 1:
+            if is_transient(exc, idempotent):
                 self._note_outage(base_url, _transport_message(exc))
             raise BrmsError(
-                operation, message=message, project_id=project_id, environment_id=environment_id,
+                operation, message=message, project_id=project_id, environment_id=environment_id, url=url,
             ) from None
         if self._outages is not None:
             self._outages.mark_up(base_url)
@@ -280,14 +303,14 @@ class BrmsClient:
                 operation, status=status,
                 message="unexpected redirect (not followed, so the PAT is never sent elsewhere); "
                         "check the BRMS URL",
-                project_id=project_id, environment_id=environment_id,
+                project_id=project_id, environment_id=environment_id, url=url,
             )
         if status >= 400:
-            error, message = _brms_message(response)
+            error, message, shaped = _brms_message(response)
             hint = _hint(operation, status)
             raise BrmsError(
                 operation, status=status, error=error, message=message,
-                project_id=project_id, environment_id=environment_id, hint=hint,
+                project_id=project_id, environment_id=environment_id, hint=hint, url=url, brms_answer=shaped,
             )
         if not decode:
             return response
@@ -296,7 +319,7 @@ class BrmsClient:
         except ValueError:
             raise BrmsError(
                 operation, status=status, message="response is not valid JSON",
-                project_id=project_id, environment_id=environment_id,
+                project_id=project_id, environment_id=environment_id, url=url,
             ) from None
 
     def _note_outage(self, base_url: str, reason: str) -> None:

@@ -82,8 +82,10 @@ class BrmsError(GoRulesProviderError):
     """A BRMS call failed.
 
     Carries the operation name, HTTP status (None for transport failures), the
-    BRMS message and the environment/project ids, so the CLI output tells the
-    operator what failed and where without exposing credentials.
+    BRMS message, the environment/project ids and the URL called, so the CLI output
+    tells the operator what failed and where without exposing credentials.
+    ``brms_answer`` is True only when the body was the BRMS's own JSON error: nothing
+    else may be read as "gone".
     """
 
     def __init__(
@@ -96,8 +98,12 @@ class BrmsError(GoRulesProviderError):
         project_id: Optional[str] = None,
         environment_id: Optional[str] = None,
         hint: Optional[str] = None,
+        url: Optional[str] = None,
+        brms_answer: bool = False,
     ) -> None:
         self.operation = operation
+        self.url = url
+        self.brms_answer = brms_answer
         self.status = status
         self.error = scrub(error) if error else None
         self.brms_message = scrub(message)
@@ -121,14 +127,17 @@ class BrmsError(GoRulesProviderError):
             where.append(f"environment {self.environment_id}")
         if self.project_id:
             where.append(f"project {self.project_id}")
+        if self.url:
+            where.append(f"at {self.url}")
         if where:
             text += f" ({', '.join(where)})"
         if self.hint:
             text += f". {self.hint}"
         return text
 
-    def copy(self) -> "BrmsError":
-        """A fresh instance (own traceback) for re-raising in another thread."""
+    def copy(self, hint: Optional[str] = None) -> "BrmsError":
+        """A fresh instance (own traceback) for re-raising in another thread, optionally
+        with another hint (the caller knows better what to advise)."""
         return BrmsError(
             self.operation,
             status=self.status,
@@ -136,7 +145,9 @@ class BrmsError(GoRulesProviderError):
             error=self.error,
             project_id=self.project_id,
             environment_id=self.environment_id,
-            hint=self.hint,
+            hint=self.hint if hint is None else hint,
+            url=self.url,
+            brms_answer=self.brms_answer,
         )
 
     @property

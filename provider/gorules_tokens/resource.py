@@ -7,16 +7,27 @@ from typing import Mapping, Optional
 import pulumi
 from pulumi.dynamic import Resource
 
-from .provider import OUTPUT_FIELDS, EnvironmentTokenProvider
+from .claims import claim
+from .fields import INPUTS, OUTPUTS, SECRET_OUTPUTS
+from .provider import EnvironmentTokenProvider
+
+
+def _claimed(resource_name: str, ids: list) -> str:
+    """The environment id, once ``resource_name`` holds the claim on it."""
+    claim(resource_name, *ids)
+    return ids[1]
 
 
 class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     """A GoRules BRMS environment access token; creating/replacing it regenerates the token.
 
     Type token: ``pulumi-python:dynamic/gorules:EnvironmentToken``. Changing
-    ``project_id``, ``environment_id``, ``api_url`` or ``keepers`` replaces the
-    resource (new token), as does ``rotate_after`` elapsing. ``access_token`` is
-    always a secret output.
+    ``project_id``, ``environment_id``, ``api_url`` (to another BRMS) or ``keepers``
+    replaces the resource (new token), as does ``rotate_after`` elapsing.
+    ``access_token`` is always a secret output.
+
+    The keywords are spelled out for users and type checkers; a test proves they are
+    exactly the field table's inputs (``fields.INPUTS``).
     """
 
     access_token: pulumi.Output[str]
@@ -29,6 +40,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     release_id: pulumi.Output[Optional[str]]
     redeploy_status: pulumi.Output[str]
     token_source: pulumi.Output[str]
+    brms_url: pulumi.Output[Optional[str]]
     project_id: pulumi.Output[str]
     environment_id: pulumi.Output[str]
 
@@ -46,24 +58,22 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
         api_url: Optional[pulumi.Input[str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
-        props: dict = {
-            "project_id": project_id,
-            "environment_id": environment_id,
-            "keepers": keepers,
-            "rotate_after": rotate_after,
-            "revoke_on_delete": revoke_on_delete,
-            "adopt_existing": adopt_existing,
-            "redeploy": redeploy,
-            "api_url": api_url,
-        }
+        given = locals()
+        # Two resources for one environment are refused; unresolved ids are checked once known.
+        if all(isinstance(v, (str, type(None))) for v in (project_id, environment_id, api_url)):
+            claim(resource_name, project_id, environment_id, api_url)
+        else:
+            given["environment_id"] = pulumi.Output.all(project_id, environment_id, api_url).apply(
+                lambda ids: _claimed(resource_name, ids)
+            )
         # Unset inputs are not sent at all: the SDK builds an Output with its own resolver for
         # every property, which a program declaring hundreds of tokens pays per property.
         # An input's echo (``token.keepers``) therefore exists only when the input was given.
-        props = {name: value for name, value in props.items() if value is not None}
+        props: dict = {f.name: given[f.name] for f in INPUTS if given[f.name] is not None}
         # Output-only properties must be present (as None) to get resolvers.
-        props.update({name: None for name in OUTPUT_FIELDS})
+        props.update({f.name: None for f in OUTPUTS})
         # Merged here so no caller can forget to keep the token secret.
         opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["access_token"])
+            opts, pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS))
         )
         super().__init__(EnvironmentTokenProvider(), resource_name, props, opts)

@@ -81,6 +81,15 @@ def is_transient(exc: BaseException, idempotent: bool) -> bool:
     return False
 
 
+def is_ambiguous(exc: BaseException) -> bool:
+    """Whether a failed attempt may still have been applied by the server (its answer lost):
+    the request was sent, and no answer said it was not processed."""
+    if isinstance(exc, RetryableStatus):
+        return exc.status not in SAFE_UNPROCESSED_STATUSES
+    return isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
+                            httpx.RemoteProtocolError, httpx.CloseError))
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with jitter, capped by attempts and a deadline."""

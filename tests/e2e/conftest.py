@@ -33,3 +33,23 @@ def token_stack(engine: EngineEnv, brms: LocalBRMSServer, tmp_path: Path) -> Cal
         return new_token_stack(engine, brms, tmp_path, environments, stack_name)
 
     return make
+
+
+USER_PROGRAM = Path(__file__).resolve().parents[1] / "programs" / "tokens"
+
+
+@pytest.fixture
+def user_program(program_stack, brms: LocalBRMSServer) -> Callable[..., Any]:
+    """Factory: a user's own program (tests/programs/tokens) declaring the given tokens."""
+    from pulumi import automation as auto
+    from tokenstack.stackfile import set_object_config
+
+    def make(tokens: list[dict[str, Any]], stack_name: str = "test") -> auto.Stack:
+        stack = program_stack(USER_PROGRAM, stack_name, config={
+            "gorules:apiUrl": auto.ConfigValue(brms.url),
+            "gorules:token": auto.ConfigValue(brms.pat, secret=True),
+        })
+        set_object_config(Path(stack.workspace.work_dir), stack_name, "user-tokens:tokens", tokens)
+        return stack
+
+    return make

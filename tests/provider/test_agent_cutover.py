@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState
+from gorules_tokens.process import ProcessState
+from gorules_tokens.provider import EnvironmentTokenProvider
 from gorules_tokens.retry import RetryPolicy
 from localbrms.testing import LocalBRMSServer
 from support.provider_calls import checked_props

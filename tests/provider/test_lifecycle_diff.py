@@ -107,11 +107,18 @@ def test_id_case_and_url_spelling_are_not_changes(provider):
 
 @pytest.mark.parametrize(
     "change",
-    [{"revoke_on_delete": True}, {"adopt_existing": True}, {"redeploy": False}, {"rotate_after": "30d"}],
+    [{"revoke_on_delete": True}, {"redeploy": False}, {"rotate_after": "30d"}],
 )
 def test_updating_changes(provider, change):
     result = provider.diff("id", outputs(), inputs(**change))
     assert result.changes is True and result.replaces == []
+
+
+@pytest.mark.parametrize("olds_adopt, news_adopt", [(False, True), (True, False), (True, None)])
+def test_adopt_existing_only_matters_to_the_first_create(provider, olds_adopt, news_adopt):
+    # Journey 1: adoption is one-shot, so flipping it on an existing resource is no step at all.
+    result = provider.diff("id", outputs(adopt_existing=olds_adopt), inputs(adopt_existing=news_adopt))
+    assert result.changes is False and result.replaces == []
 
 
 def test_equivalent_rotate_after_spelling_is_silent(provider):
@@ -164,7 +171,7 @@ def test_failed_redeploy_triggers_update(provider):
 
 
 def test_diff_needs_no_credentials_or_network(provider, monkeypatch):
-    monkeypatch.setattr("gorules_tokens.provider.EnvironmentTokenProvider._client",
+    monkeypatch.setattr("gorules_tokens.provider.EnvironmentTokenProvider._session",
                         lambda *a, **k: pytest.fail("diff must not talk to the BRMS"))
     provider.diff("id", outputs(), inputs(keepers={"k": "9"}))
 

@@ -7,7 +7,7 @@ import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 
 from gorules_tokens import EnvironmentToken
-from gorules_tokens.provider import OUTPUT_FIELDS
+from gorules_tokens.fields import OUTPUTS
 
 P = "123e4567-e89b-12d3-a456-426614174000"
 E = "223e4567-e89b-12d3-a456-426614174000"
@@ -69,7 +69,20 @@ def test_registration_and_secret_outputs(mocked):
         assert len(raw) < 256 and b"gorules_tokens.provider" in raw
         assert args.inputs["keepers"] == {"epoch": "1"} and args.inputs["rotate_after"] == "30d"
         # outputs-only keys are registered (as nulls) so the SDK creates resolvers for them
-        for name in OUTPUT_FIELDS:
-            assert hasattr(token, name)
+        for field in OUTPUTS:
+            assert hasattr(token, field.name)
 
     return pulumi.Output.all(token.access_token, token.fingerprint, token.id).apply(check)
+
+
+@pulumi.runtime.test
+def test_two_tokens_for_one_environment_fail_at_the_second_declaration(mocked):
+    # Journey 4: they would regenerate against each other; the program refuses the second one.
+    EnvironmentToken("first", project_id=P, environment_id=E)
+    with pytest.raises(pulumi.RunError) as caught:
+        EnvironmentToken("second", project_id=P, environment_id=E.upper())
+    message = str(caught.value)
+    assert "'second'" in message and "'first'" in message and E in message
+    # Another environment, or the same one on another BRMS, is fine.
+    EnvironmentToken("third", project_id=P, environment_id=P)
+    EnvironmentToken("elsewhere", project_id=P, environment_id=E, api_url="https://other.example.com")

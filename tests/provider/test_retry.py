@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from gorules_tokens.retry import RETRYABLE_STATUSES, RetryableStatus, RetryPolicy, is_transient, parse_retry_after
+from gorules_tokens.retry import RETRYABLE_STATUSES, RetryableStatus, RetryPolicy, is_ambiguous, is_transient, parse_retry_after
 
 
 def test_retry_after_seconds_and_dates():
@@ -77,3 +77,17 @@ def test_retrying_stops_before_deadline():
                 calls += 1
                 raise RetryableStatus(429, 10.0, None, "")
     assert calls == 1  # waiting 10 s would overrun the 5 s deadline
+
+
+@pytest.mark.parametrize("exc, ambiguous", [
+    (httpx.ConnectError("refused"), False),  # never reached the server
+    (httpx.ConnectTimeout("slow connect"), False),
+    (RetryableStatus(503, None, None, ""), False),  # "not processed"
+    (RetryableStatus(429, 1.0, None, ""), False),
+    (RetryableStatus(500, None, None, ""), True),  # may have been applied before failing
+    (httpx.ReadTimeout("no answer"), True),
+    (httpx.RemoteProtocolError("dropped"), True),
+    (httpx.ReadError("reset"), True),
+])
+def test_is_ambiguous_means_the_request_may_have_been_applied(exc, ambiguous):
+    assert is_ambiguous(exc) is ambiguous

@@ -142,3 +142,18 @@ def new_token_stack(
     handle.configure(environments)
     return handle
 
+
+
+def config_entry(seed: dict[str, Any], env: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
+    """One `gorules-tokens:environments` entry for a seeded environment."""
+    found = env_by_name(seed, env)
+    return {"name": name or env, "projectId": seed["projectId"], "environmentId": found["id"], **extra}
+
+
+def stack_resources(ts: "TokenStack") -> dict[str, dict[str, Any]]:
+    """Outputs of every EnvironmentToken in state, by resource name (decrypted by the CLI)."""
+    found = {}
+    for resource in ts.stack.export_stack().deployment.get("resources", []):
+        if resource.get("type", "").endswith("EnvironmentToken"):
+            found[resource["urn"].rsplit("::", 1)[-1]] = {k: unwrap(v) for k, v in resource.get("outputs", {}).items()}
+    return found

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState
+from gorules_tokens.process import ProcessState
+from gorules_tokens.provider import EnvironmentTokenProvider
 from gorules_tokens.retry import RetryPolicy
 from localbrms.testing import LocalBRMSServer
 

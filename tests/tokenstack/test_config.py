@@ -74,3 +74,23 @@ def test_every_problem_is_reported_at_once() -> None:
     text = str(caught.value)
     assert "environments[0] ('staging'): field 'projectId'" in text
     assert "environments[1] ('prod'): field 'rotateAfter'" in text
+
+
+def test_two_entries_for_one_environment_are_refused_naming_both() -> None:
+    # Journey 4: they would regenerate against each other and one would always hold a dead token.
+    with pytest.raises(StackConfigError) as caught:
+        parse_environments([good(), good(name="staging-again", environmentId=E.upper())])
+    text = str(caught.value)
+    assert "environments[1] ('staging-again'): same project and environment" in text
+    assert "as environments[0] ('staging')" in text
+
+
+def test_aliases_are_read_and_may_not_collide() -> None:
+    # Journey 5: a renamed entry names its earlier names, so the resource (and token) are kept.
+    [entry] = parse_environments([good(name="stage", aliases=["staging"])])
+    assert entry.name == "stage" and entry.aliases == ("staging",)
+    assert "aliases" not in entry.given  # not a resource input
+    with pytest.raises(StackConfigError, match=r"environments\[1\] \('prod'\): field 'aliases': duplicate"):
+        parse_environments([good(), good(name="prod", environmentId=P, aliases=["staging"])])
+    with pytest.raises(StackConfigError, match="field 'aliases': must be a list of earlier names"):
+        parse_environments([good(aliases="staging")])

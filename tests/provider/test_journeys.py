@@ -1,0 +1,157 @@
+"""Operator journeys of issue 12 at the provider level (fast, in-memory BRMS); the
+real-engine proofs are in tests/e2e/test_journeys_*.py."""
+
+import logging
+
+import httpx
+import pytest
+
+from gorules_tokens.errors import BrmsError, ConfigError
+from gorules_tokens.provider import SAVED_PAT_HINT
+FAKE_URL = "https://brms.test"  # the in-memory BRMS of tests/provider/conftest.py
+
+
+def created(fake_brms, provider, props_for, env=None, **extra):
+    return provider.create(props_for(fake_brms.project_id, env or fake_brms.staging, **extra))
+
+
+# -- journey 1: adoption is one-shot ------------------------------------------------------
+
+def test_a_create_after_a_diff_of_the_same_environment_regenerates(fake_brms, make_provider, props_for):
+    provider = make_provider()
+    first = created(fake_brms, provider, props_for, adopt_existing=True)  # first creation adopts
+    assert first.outs["token_source"] == "adopted"
+    news = props_for(fake_brms.project_id, fake_brms.staging, adopt_existing=True, keepers={"v": "2"})
+    assert provider.diff(first.id, first.outs, news).replaces == ["keepers"]
+    second = provider.create(news)  # the replacement, in the same run
+    assert second.outs["token_source"] == "regenerated"
+    assert second.outs["access_token"] != first.outs["access_token"]
+
+
+def test_delete_never_revokes_a_token_adopted_in_the_same_run(fake_brms, make_provider, props_for):
+    # A rename without aliases: the new resource adopts, then the old one (revoke_on_delete) is deleted.
+    provider = make_provider()
+    old = {**created(fake_brms, make_provider(), props_for, revoke_on_delete=True).outs}
+    new = created(fake_brms, provider, props_for, adopt_existing=True)
+    assert new.outs["access_token"] == old["access_token"]
+    provider.delete(f"{fake_brms.project_id}/{fake_brms.staging}", old)
+    assert fake_brms.token(fake_brms.staging) == new.outs["access_token"]
+
+
+def test_adopted_token_is_not_echoed(fake_brms, make_provider, props_for):
+    outs = created(fake_brms, make_provider(), props_for, adopt_existing=True).outs
+    assert outs["token_source"] == "adopted" and "adopt_existing" not in outs
+
+
+# -- journey 2: nothing dropped on an answer that is not the BRMS's -----------------------
+
+@pytest.mark.parametrize("answer", [
+    httpx.Response(404, text="<html><h1>404 Not Found</h1></html>", headers={"content-type": "text/html"}),
+    httpx.Response(404, json={"message": "no such route"}),  # JSON, but not the BRMS's error shape
+    httpx.Response(404, json={"statusCode": 404, "error": "Not Found", "message": "Route GET:/x not found"}),
+])
+def test_read_keeps_state_on_a_404_that_is_not_the_brms_saying_gone(fake_brms, make_provider, props_for, answer):
+    state = created(fake_brms, make_provider(), props_for)
+    original = fake_brms.handler
+    fake_brms.handler = lambda request: answer if request.method == "GET" else original(request)
+    with pytest.raises(BrmsError) as info:
+        make_provider(cache_ttl=0).read(state.id, state.outs)
+    assert info.value.status == 404 and f"at {FAKE_URL}/api/projects/" in str(info.value)
+
+
+def test_read_drops_only_on_the_brms_own_project_not_found(fake_brms, make_provider, props_for):
+    provider = make_provider(cache_ttl=0)
+    state = created(fake_brms, provider, props_for)
+    fake_brms.project_exists = False  # {"statusCode": 404, "message": "Project not found"}
+    assert provider.read(state.id, state.outs).id is None
+
+
+# -- journey 3: the BRMS in effect is part of the state -----------------------------------
+
+def test_brms_url_is_stored_and_a_move_is_a_replace(fake_brms, make_provider, props_for, monkeypatch):
+    provider = make_provider()
+    state = created(fake_brms, provider, props_for)
+    assert state.outs["brms_url"] == FAKE_URL
+    news = props_for(fake_brms.project_id, fake_brms.staging)
+    assert provider.diff(state.id, state.outs, news).changes is False
+    monkeypatch.setenv("GORULES_URL", "https://other.brms.test/api")
+    assert provider.diff(state.id, state.outs, news).replaces == ["brms_url"]
+    with pytest.raises(ConfigError, match=f"minted on the BRMS at {FAKE_URL}, but the stack now points at "
+                                          "https://other.brms.test"):
+        provider.read(state.id, state.outs)
+
+
+def test_state_of_an_earlier_release_is_not_replaced_and_learns_its_url(fake_brms, make_provider, props_for):
+    provider = make_provider()
+    state = created(fake_brms, provider, props_for)
+    legacy = {k: v for k, v in state.outs.items() if k != "brms_url"}
+    news = props_for(fake_brms.project_id, fake_brms.staging)
+    assert provider.diff(state.id, legacy, news).changes is False
+    assert provider.read(state.id, legacy).outs["brms_url"] == FAKE_URL
+    updated = provider.update(state.id, legacy, props_for(fake_brms.project_id, fake_brms.staging, rotate_after="1d"))
+    assert updated.outs["brms_url"] == FAKE_URL
+
+
+def test_delete_after_a_move_does_not_revoke_on_the_new_brms(fake_brms, make_provider, props_for, monkeypatch,
+                                                            caplog):
+    provider = make_provider()
+    state = created(fake_brms, provider, props_for, revoke_on_delete=True)
+    monkeypatch.setenv("GORULES_URL", "https://other.brms.test")
+    with caplog.at_level(logging.WARNING, logger="gorules_tokens"):
+        provider.delete(state.id, state.outs)
+    assert fake_brms.token(fake_brms.staging) == state.outs["access_token"]
+    assert "not revoking" in caplog.text
+
+
+# -- journey 6: a refusal during refresh/destroy names the saved PAT -------------------------
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refresh_and_destroy_refusals_say_which_pat_and_the_fix(fake_brms, make_provider, props_for, status):
+    provider = make_provider(cache_ttl=0)
+    state = created(fake_brms, provider, props_for, revoke_on_delete=True)
+    for call in (lambda: provider.read(state.id, state.outs), lambda: provider.delete(state.id, state.outs)):
+        fake_brms.fault("GET", "environments$", status=status)
+        with pytest.raises(BrmsError) as info:
+            call()
+        assert info.value.hint == SAVED_PAT_HINT and "--run-program" in str(info.value)
+        assert "pulumi up" in str(info.value)
+
+
+# -- journey 7: a lost answer converges on the live token ---------------------------------
+
+def test_retried_regenerate_confirms_the_live_token_with_one_list(fake_brms, make_provider, props_for):
+    original = fake_brms.handler
+    seen = {"regenerate": 0}
+
+    def handler(request):
+        if request.url.path.endswith("regenerate-token"):
+            seen["regenerate"] += 1
+            answer = original(request)
+            if seen["regenerate"] == 1:
+                raise httpx.ReadTimeout("timed out", request=request)  # applied, answer lost
+            return answer
+        if request.method == "GET":
+            # The lost attempt's effect lands late: the live token is not the returned one.
+            fake_brms.envs[fake_brms.staging]["accessToken"] = "envtok_applied_late_123456"
+        return original(request)
+
+    fake_brms.handler = handler
+    outs = created(fake_brms, make_provider(), props_for).outs
+    assert fake_brms.count("GET", "/environments") == 1
+    assert outs["access_token"] == "envtok_applied_late_123456" == fake_brms.token(fake_brms.staging)
+
+
+def test_regenerate_without_ambiguity_makes_no_list_call(fake_brms, make_provider, props_for):
+    fake_brms.fault("POST", "regenerate-token", status=503)  # "not processed": not ambiguous
+    created(fake_brms, make_provider(), props_for)
+    assert fake_brms.count("GET", "/environments") == 0
+
+
+# -- journey 9: outage memory only for outages -------------------------------------------
+
+def test_one_5xx_of_a_deploy_does_not_mark_the_brms_down(fake_brms, make_provider, props_for):
+    provider = make_provider()
+    fake_brms.fault("POST", "deploy", status=500)
+    outs = created(fake_brms, provider, props_for, env=fake_brms.production).outs
+    assert outs["redeploy_status"] == "failed:500"
+    assert created(fake_brms, provider, props_for).outs["access_token"] == fake_brms.token(fake_brms.staging)
