@@ -11,22 +11,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from gorules_tokens.fields import CONFIG_KEYS
 from gorules_tokens.inputs import REQUIRED, InputError, TokenInputs, validate_inputs
 
 CONFIG_KEY = "environments"
 # Pulumi resource names end up in URNs; keep them to a safe, readable alphabet.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-# Config keys (camelCase, as in Pulumi.<stack>.yaml) → EnvironmentToken inputs.
-FIELDS = {
-    "projectId": "project_id",
-    "environmentId": "environment_id",
-    "keepers": "keepers",
-    "rotateAfter": "rotate_after",
-    "revokeOnDelete": "revoke_on_delete",
-    "adoptExisting": "adopt_existing",
-    "redeploy": "redeploy",
-}
-_CONFIG_NAMES = {input_name: key for key, input_name in FIELDS.items()}
+# Config keys (camelCase, as in Pulumi.<stack>.yaml) → EnvironmentToken inputs: the field table's.
+_CONFIG_NAMES = {input_name: key for key, input_name in CONFIG_KEYS.items()}
 
 
 class StackConfigError(ValueError):
@@ -59,10 +51,10 @@ def _parse_entry(raw: dict[str, Any]) -> tuple[Optional[EnvironmentEntry], list[
         problems.append(("name", "required"))
     elif not isinstance(name, str) or not _NAME.fullmatch(name):
         problems.append(("name", "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"))
-    allowed = ", ".join(["name", *FIELDS])
+    allowed = ", ".join(["name", *CONFIG_KEYS])
     problems.extend((key, f"not a known setting (allowed: {allowed})")
-                    for key in raw if key != "name" and key not in FIELDS)
-    given = {FIELDS[key]: value for key, value in raw.items() if key in FIELDS and value is not None}
+                    for key in raw if key != "name" and key not in CONFIG_KEYS)
+    given = {CONFIG_KEYS[key]: value for key, value in raw.items() if key in CONFIG_KEYS and value is not None}
     inputs: Optional[TokenInputs] = None
     try:
         inputs = validate_inputs(given)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError, register_secret
@@ -118,6 +118,22 @@ class ProviderConfig:
             return normalize_base_url(raw)
         except ConfigError:
             return None
+
+    def brms_url_for(self, props: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+        """The normalised URL of the BRMS a resource's inputs (or its echoed outputs) point at.
+
+        The resource's ``api_url``, else the stack default; None when neither is set. This is
+        the one place that resolution lives: ``diff`` compares what the new inputs resolve to
+        with what the token was minted on, so a new way of naming a BRMS per resource is added
+        here and nowhere else. Never raises and needs no PAT.
+        """
+        raw = props.get("api_url")
+        if raw:
+            try:
+                return normalize_base_url(raw)
+            except ConfigError:
+                return str(raw)  # check() refuses it; compared as written meanwhile
+        return self.default_base_url(environ)
 
     def resolve(
         self,

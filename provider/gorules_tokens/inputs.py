@@ -1,72 +1,26 @@
-"""Validation and defaults of ``EnvironmentToken`` inputs, shared with the stack config.
+"""Validation of ``EnvironmentToken`` inputs, shared by ``check`` and the stack config.
 
-This module deliberately imports nothing outside the standard library and this
-package: ``check`` runs in the provider process on every preview and ``up``,
-and the stack program validates its config with the same rules before it
-declares a resource. Loading pydantic for eight flat fields cost about 85 ms in
-each of those two processes, the difference between meeting and missing the
-preview target in ``docs/PERFORMANCE.md``. BRMS payloads, which arrive from the
-network, are still parsed by the pydantic models in ``models.py``.
+Driven by the field table (``fields.py``). Standard library only: ``check`` runs in the
+provider process on every preview and ``up``, and loading pydantic for a handful of flat
+fields cost about 85 ms in each of two processes (``docs/PERFORMANCE.md``). BRMS payloads,
+which arrive from the network, are still parsed by the pydantic models in ``models.py``.
 
-Failures are ``(field, reason)`` pairs; reasons never repeat the offending
-value except for durations and URLs, which are not secret and are useless to
-fix without it.
+Failures are ``(field, reason)`` pairs; reasons never repeat the offending value except
+for durations and URLs, which are not secret and are useless to fix without it.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
-from .config import normalize_base_url
-from .durations import DurationError, parse_duration
-from .errors import ConfigError
-
-INPUT_FIELDS = (
-    "project_id",
-    "environment_id",
-    "keepers",
-    "rotate_after",
-    "revoke_on_delete",
-    "adopt_existing",
-    "redeploy",
-    "api_url",
-)
-REQUIRED_FIELDS = ("project_id", "environment_id")
-
-# What an absent (or null) input means. Inputs at their default are left out of
-# the state: every byte of a resource is rewritten at every checkpoint.
-DEFAULTS: Mapping[str, Any] = {
-    "keepers": {},
-    "rotate_after": None,
-    "revoke_on_delete": False,
-    "adopt_existing": False,
-    "redeploy": True,
-    "api_url": None,
-}
-
-# Keepers are plain (non-secret) state stored on every resource and echoed in diffs: a
-# bound keeps state small and turns a mistake (a file pasted as a keeper) into a clear error.
-MAX_KEEPERS = 32
-MAX_KEEPER_NAME = 128
-MAX_KEEPER_VALUE = 1024
-
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
+from .fields import BY_NAME, INPUT_NAMES, INPUTS, OUTPUT_NAMES, FieldError, is_unknown
 
 REQUIRED = "required"
 UNKNOWN = "unknown"
 
-
-class FieldError(ValueError):
-    """Why one value is invalid; ``path`` points below the field (``("v",)`` for ``keepers.v``)."""
-
-    def __init__(self, reason: str, path: tuple[str, ...] = ()) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.path = path
+# Stands in for an id that is still unknown at preview, so the other inputs can be checked.
+_PLACEHOLDER_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -99,7 +53,11 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class TokenInputs:
-    """Validated inputs with their defaults applied."""
+    """Validated inputs with their defaults applied.
+
+    Spelled out for type checkers; ``tests/provider/test_fields.py`` proves the attributes
+    and defaults are exactly the table's inputs.
+    """
 
     project_id: str
     environment_id: str
@@ -113,77 +71,8 @@ class TokenInputs:
     def compact(self) -> dict[str, Any]:
         """The inputs that differ from their defaults, as ``check`` hands them to the engine."""
         # Not dataclasses.asdict: it deep-copies, and this runs for every token of every up.
-        values = {name: getattr(self, name) for name in INPUT_FIELDS}
-        return {k: v for k, v in values.items() if k in REQUIRED_FIELDS or v != DEFAULTS[k]}
-
-
-def parse_uuid(value: Any) -> str:
-    """Canonical lower-case UUID; refuses braces, URNs and surrounding spaces."""
-    if not isinstance(value, str):
-        raise FieldError("must be a string (a UUID)")
-    if not _UUID_RE.fullmatch(value):
-        raise FieldError("must be a UUID like 123e4567-e89b-12d3-a456-426614174000 (no whitespace)")
-    return str(uuid.UUID(value))
-
-
-def check_keepers(value: Any) -> dict[str, str]:
-    """A map of at most ``MAX_KEEPERS`` non-empty names to strings, within the length bounds."""
-    if not isinstance(value, dict):
-        raise FieldError("must be a map of strings")
-    if len(value) > MAX_KEEPERS:
-        raise FieldError(f"at most {MAX_KEEPERS} keepers are allowed, got {len(value)}")
-    for key, item in value.items():
-        if not isinstance(key, str) or not key:
-            raise FieldError("keeper names must be non-empty strings")
-        if len(key) > MAX_KEEPER_NAME:
-            raise FieldError(f"keeper names must be at most {MAX_KEEPER_NAME} characters")
-        if not isinstance(item, str):
-            raise FieldError("must be a string", (key[:40],))
-        if len(item) > MAX_KEEPER_VALUE:
-            raise FieldError(f"must be at most {MAX_KEEPER_VALUE} characters", (key[:40],))
-    return dict(value)
-
-
-def check_duration(value: Any) -> Optional[str]:
-    """``value`` unchanged when it is None or a duration such as ``30d``; ValueError otherwise."""
-    if value is not None:
-        if not isinstance(value, str):
-            raise FieldError("must be a string such as '30d' or '12h'")
-        try:
-            parse_duration(value)
-        except DurationError as exc:
-            raise FieldError(str(exc)) from None
-    return value
-
-
-def check_url(value: Any) -> str:
-    """A BRMS URL as written, once ``normalize_base_url`` accepts it."""
-    if not isinstance(value, str):
-        raise FieldError("must be a string")
-    try:
-        normalize_base_url(value)
-    except ConfigError as exc:
-        raise FieldError(exc.message) from None
-    return value
-
-
-def check_bool(value: Any) -> bool:
-    # Strict: "true" or 1 from a YAML typo must not silently mean True.
-    if not isinstance(value, bool):
-        raise FieldError("must be true or false")
-    return value
-
-
-_CHECKS: Mapping[str, Callable[[Any], Any]] = {
-    "project_id": parse_uuid,
-    "environment_id": parse_uuid,
-    "keepers": check_keepers,
-    "rotate_after": check_duration,
-    "revoke_on_delete": check_bool,
-    "adopt_existing": check_bool,
-    "redeploy": check_bool,
-    "api_url": check_url,
-}
+        values = {f.name: getattr(self, f.name) for f in INPUTS}
+        return {f.name: values[f.name] for f in INPUTS if f.required or values[f.name] != f.default}
 
 
 def validate_inputs(raw: Mapping[str, Any]) -> TokenInputs:
@@ -191,23 +80,52 @@ def validate_inputs(raw: Mapping[str, Any]) -> TokenInputs:
     problems: list[Problem] = []
     values: dict[str, Any] = {}
     for name, value in raw.items():
-        check = _CHECKS.get(name)
-        if check is None:
+        if name not in INPUT_NAMES:
             problems.append(Problem(name, UNKNOWN))
         elif value is not None:
             try:
-                values[name] = check(value)
+                values[name] = BY_NAME[name].check(value)
             except FieldError as exc:
                 problems.append(Problem(name, exc.reason, exc.path))
     failed = {p.field for p in problems}
-    missing = [name for name in REQUIRED_FIELDS if name not in values and name not in failed]
-    problems.extend(Problem(name, REQUIRED) for name in missing)
+    problems.extend(Problem(f.name, REQUIRED) for f in INPUTS
+                    if f.required and f.name not in values and f.name not in failed)
     if problems:
         raise InputError(problems)
     return TokenInputs(**values)
 
 
-def default_of(props: Mapping[str, Any], name: str) -> Any:
-    """``props[name]``, or the input's default when it is absent or null."""
-    value = props.get(name)
-    return DEFAULTS.get(name) if value is None else value
+def check_news(news: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """What ``check`` stores: the compact inputs with preview unknowns passed through, or
+    ``(property, reason)`` failures. Unknown values are validated at ``up``; the known part
+    of a partly unknown map is validated now."""
+    failures: list[tuple[str, str]] = []
+    raw: dict[str, Any] = {}
+    unknown: dict[str, Any] = {}
+    for key, value in news.items():
+        if key in OUTPUT_NAMES:
+            if value is not None and not is_unknown(value):
+                failures.append((key, f"{key} is an output and cannot be set"))
+            continue
+        if value is None:
+            continue
+        if key not in INPUT_NAMES:
+            failures.append((key, f"unknown input '{key}'"))
+            continue
+        if is_unknown(value):
+            unknown[key] = value
+            if isinstance(value, dict):
+                raw[key] = {k: v for k, v in value.items() if not is_unknown(k) and not is_unknown(v)}
+            elif BY_NAME[key].required:
+                raw[key] = _PLACEHOLDER_UUID
+            continue
+        raw[key] = value
+    inputs: dict[str, Any] = {}
+    try:
+        inputs = validate_inputs(raw).compact()
+    except InputError as exc:
+        failures.extend((p.field, p.describe()) for p in exc.problems)
+    if failures:
+        return {}, failures
+    inputs.update(unknown)
+    return inputs, []

@@ -7,16 +7,20 @@ from typing import Mapping, Optional
 import pulumi
 from pulumi.dynamic import Resource
 
-from .provider import OUTPUT_FIELDS, EnvironmentTokenProvider
+from .fields import INPUTS, OUTPUTS, SECRET_OUTPUTS
+from .provider import EnvironmentTokenProvider
 
 
 class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     """A GoRules BRMS environment access token; creating/replacing it regenerates the token.
 
     Type token: ``pulumi-python:dynamic/gorules:EnvironmentToken``. Changing
-    ``project_id``, ``environment_id``, ``api_url`` or ``keepers`` replaces the
-    resource (new token), as does ``rotate_after`` elapsing. ``access_token`` is
-    always a secret output.
+    ``project_id``, ``environment_id``, ``api_url`` (to another BRMS) or ``keepers``
+    replaces the resource (new token), as does ``rotate_after`` elapsing.
+    ``access_token`` is always a secret output.
+
+    The keywords are spelled out for users and type checkers; a test proves they are
+    exactly the field table's inputs (``fields.INPUTS``).
     """
 
     access_token: pulumi.Output[str]
@@ -46,24 +50,15 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
         api_url: Optional[pulumi.Input[str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
-        props: dict = {
-            "project_id": project_id,
-            "environment_id": environment_id,
-            "keepers": keepers,
-            "rotate_after": rotate_after,
-            "revoke_on_delete": revoke_on_delete,
-            "adopt_existing": adopt_existing,
-            "redeploy": redeploy,
-            "api_url": api_url,
-        }
+        given = locals()
         # Unset inputs are not sent at all: the SDK builds an Output with its own resolver for
         # every property, which a program declaring hundreds of tokens pays per property.
         # An input's echo (``token.keepers``) therefore exists only when the input was given.
-        props = {name: value for name, value in props.items() if value is not None}
+        props: dict = {f.name: given[f.name] for f in INPUTS if given[f.name] is not None}
         # Output-only properties must be present (as None) to get resolvers.
-        props.update({name: None for name in OUTPUT_FIELDS})
+        props.update({f.name: None for f in OUTPUTS})
         # Merged here so no caller can forget to keep the token secret.
         opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["access_token"])
+            opts, pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS))
         )
         super().__init__(EnvironmentTokenProvider(), resource_name, props, opts)

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from gorules_tokens.config import HttpSettings
-from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState, reset_process_state
+from gorules_tokens.process import ProcessState, reset_process_state
+from gorules_tokens.provider import EnvironmentTokenProvider
 from gorules_tokens.retry import RetryPolicy
 from support.provider_calls import checked_props
 

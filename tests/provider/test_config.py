@@ -142,7 +142,7 @@ def test_default_base_url_never_raises():
 
 
 def test_process_state_takes_http_tuning_from_env(monkeypatch):
-    from gorules_tokens.provider import ProcessState
+    from gorules_tokens.process import ProcessState
 
     monkeypatch.setenv("GORULES_RETRY_ATTEMPTS", "2")
     monkeypatch.setenv("GORULES_RETRY_DEADLINE", "7")

@@ -5,15 +5,13 @@ import subprocess
 
 import pytest
 
+from gorules_tokens.fields import MAX_KEEPER_VALUE, MAX_KEEPERS
 from gorules_tokens.inputs import (
-    MAX_KEEPER_VALUE,
-    MAX_KEEPERS,
     InputError,
     TokenInputs,
-    default_of,
-    parse_uuid,
     validate_inputs,
 )
+from gorules_tokens.fields import default_of, parse_uuid
 
 P = "123e4567-e89b-12d3-a456-426614174000"
 E = "223e4567-e89b-12d3-a456-426614174000"
@@ -105,7 +103,7 @@ def test_default_of_treats_absent_and_null_alike():
 def test_importing_the_resource_api_loads_no_pydantic_httpx_or_tenacity(tmp_path):
     # The program and every preview import this path; the heavy libraries wait for the first BRMS call.
     # Run outside the repo, so only the installed package can be found.
-    code = ("import sys, gorules_tokens, gorules_tokens.provider, gorules_tokens.inputs; "
+    code = ("import sys, gorules_tokens, gorules_tokens.provider, gorules_tokens.inputs, gorules_tokens.plan, gorules_tokens.operations, gorules_tokens.process; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'httpx', 'tenacity', 'fastapi'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "[]"

@@ -192,13 +192,6 @@ def test_read_does_not_drop_state_on_auth_or_route_errors(fake_brms, make_provid
         provider.read(created.id, created.outs)
 
 
-def test_read_with_only_id(fake_brms, make_provider):
-    result = make_provider().read(f"{fake_brms.project_id}/{fake_brms.staging}", {})
-    assert result.outs["access_token"] == fake_brms.token(fake_brms.staging)
-    # A get/import starts from the id alone: the ids are spelled out for the engine's inputs.
-    assert result.outs["project_id"] == fake_brms.project_id and result.outs["environment_id"] == fake_brms.staging
-
-
 def test_refresh_of_many_tokens_costs_one_list(fake_brms, make_provider, props_for):
     provider = make_provider()
     envs = [fake_brms.add_env(f"E{i}", f"e{i}", "brms", release=False) for i in range(8)]

@@ -164,7 +164,7 @@ def test_failed_redeploy_triggers_update(provider):
 
 
 def test_diff_needs_no_credentials_or_network(provider, monkeypatch):
-    monkeypatch.setattr("gorules_tokens.provider.EnvironmentTokenProvider._client",
+    monkeypatch.setattr("gorules_tokens.provider.EnvironmentTokenProvider._session",
                         lambda *a, **k: pytest.fail("diff must not talk to the BRMS"))
     provider.diff("id", outputs(), inputs(keepers={"k": "9"}))
 

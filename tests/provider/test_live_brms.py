@@ -15,7 +15,8 @@ import pytest
 
 from gorules_tokens.errors import BrmsError
 from gorules_tokens.fingerprint import fingerprint
-from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState
+from gorules_tokens.process import ProcessState
+from gorules_tokens.provider import EnvironmentTokenProvider
 from gorules_tokens.retry import RetryPolicy
 from support.provider_calls import checked_props, read_in_threads
 

@@ -6,7 +6,8 @@ import dill
 from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState
+from gorules_tokens.process import ProcessState
+from gorules_tokens.provider import EnvironmentTokenProvider
 
 
 def configured_provider(pat: str) -> EnvironmentTokenProvider:

@@ -7,7 +7,7 @@ import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 
 from gorules_tokens import EnvironmentToken
-from gorules_tokens.provider import OUTPUT_FIELDS
+from gorules_tokens.fields import OUTPUTS
 
 P = "123e4567-e89b-12d3-a456-426614174000"
 E = "223e4567-e89b-12d3-a456-426614174000"
@@ -69,7 +69,7 @@ def test_registration_and_secret_outputs(mocked):
         assert len(raw) < 256 and b"gorules_tokens.provider" in raw
         assert args.inputs["keepers"] == {"epoch": "1"} and args.inputs["rotate_after"] == "30d"
         # outputs-only keys are registered (as nulls) so the SDK creates resolvers for them
-        for name in OUTPUT_FIELDS:
-            assert hasattr(token, name)
+        for field in OUTPUTS:
+            assert hasattr(token, field.name)
 
     return pulumi.Output.all(token.access_token, token.fingerprint, token.id).apply(check)

@@ -18,7 +18,8 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.output import Unknown
 from pulumi.runtime import proto, rpc
 
-from gorules_tokens.provider import EnvironmentTokenProvider, ProcessState, reset_process_state
+from gorules_tokens.process import ProcessState, reset_process_state
+from gorules_tokens.provider import EnvironmentTokenProvider
 
 
 def _load_servicer_module() -> dict[str, Any]:

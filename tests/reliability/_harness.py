@@ -401,7 +401,7 @@ def entry(project_id: str, environment_id: str, name: str, **extra: Any) -> dict
     return {"name": name, "projectId": project_id, "environmentId": environment_id, **extra}
 
 
-_ERROR_LINE = re.compile(r"gorules_tokens\.errors\.(?:BrmsError|ConfigError): ([^\n]*)")
+_ERROR_LINE = re.compile(r"(?:provider|gorules_tokens)\.errors\.(?:BrmsError|ConfigError): ([^\n]*)")
 _ENV_ID = re.compile(r"\(environment ([0-9a-f-]{36})")
 
 

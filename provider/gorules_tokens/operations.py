@@ -1,0 +1,220 @@
+"""Token operations against the BRMS: mint, adopt, observe, confirm, revoke, redeploy.
+
+Each one is a short sequence of wire calls (``client.py``) with the rule that keeps tokens
+safe: nothing is dropped, revoked or regenerated on an answer that is not unmistakably the
+BRMS's. They return plain output dicts; translating to and from the engine's types is the
+adapter's job (``provider.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Optional
+
+from .errors import BrmsError, scrub
+from .fields import canon_uuid
+from .fingerprint import fingerprint
+from .inputs import TokenInputs
+from .plan import STATUS_FAILED_PREFIX, STATUS_SKIPPED
+from .schedule import format_timestamp, next_rotation_at
+
+if TYPE_CHECKING:
+    from .client import BrmsClient
+    from .models import EnvironmentListItem
+    from .process import Session
+
+log = logging.getLogger("gorules_tokens")
+
+REDEPLOY_COMMENT = "Redeploy after environment access token rotation (gorules-tokens)"
+
+STATUS_NOT_NEEDED = "not_needed"
+
+SOURCE_REGENERATED = "regenerated"
+SOURCE_ADOPTED = "adopted"
+SOURCE_ADOPTED_ON_REFRESH = "adopted_on_refresh"
+
+
+def _token_outputs(
+    token: str, now: datetime, inputs: TokenInputs, *, name: Optional[str], key: Optional[str],
+    env_type: Optional[str], release_id: Optional[str], redeploy_status: str, source: str,
+) -> dict[str, Any]:
+    rotated_at = format_timestamp(now)
+    return {
+        "access_token": token,
+        "fingerprint": fingerprint(token),
+        "rotated_at": rotated_at,
+        "next_rotation_at": next_rotation_at(rotated_at, inputs.rotate_after),
+        "environment_name": name,
+        "environment_key": key,
+        "environment_type": env_type,
+        "release_id": release_id,
+        "redeploy_status": redeploy_status,
+        "token_source": source,
+    }
+
+
+def mint(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any]:
+    """Regenerate the token (the old one dies at once) and redeploy where Agents need it."""
+    env = session.client.regenerate_token(inputs.project_id, inputs.environment_id)
+    status = redeploy(
+        session.client, project_id=inputs.project_id, environment_id=inputs.environment_id,
+        env_type=env.type, release_id=env.release_id, enabled=inputs.redeploy,
+    )
+    return _token_outputs(
+        env.access_token.get_secret_value(), now, inputs, name=env.name, key=env.key, env_type=env.type,
+        release_id=env.release_id, redeploy_status=status, source=SOURCE_REGENERATED,
+    )
+
+
+def adopt(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any]:
+    """Take over the live token from the environment list instead of regenerating it."""
+    item = _listed(session, inputs.project_id, inputs.environment_id, operation="adopt-existing")
+    token = item.token
+    if not token:
+        raise BrmsError(
+            "adopt-existing",
+            message="the environment list returned no access token for this environment, so there is "
+            "nothing to adopt (set adopt_existing=False to regenerate instead)",
+            project_id=inputs.project_id, environment_id=inputs.environment_id,
+        )
+    return _token_outputs(
+        token, now, inputs, name=item.name, key=item.key, env_type=item.type,
+        release_id=item.effective_release_id, redeploy_status=STATUS_NOT_NEEDED, source=SOURCE_ADOPTED,
+    )
+
+
+def observe(session: Session, project_id: str, environment_id: str, *, cached: bool) -> Optional[EnvironmentListItem]:
+    """The environment as the BRMS lists it now; None when it or its project is gone.
+
+    Errors other than a missing project (auth, unknown route, outage) propagate, so a
+    refresh or destroy never drops a token from state because the BRMS was misreached.
+    """
+    try:
+        items = session.environments(project_id, cached=cached)
+    except BrmsError as exc:
+        if _project_gone(exc):
+            return None
+        raise
+    return _find(items, environment_id)
+
+
+def refreshed(outs: dict[str, Any], item: EnvironmentListItem) -> dict[str, Any]:
+    """The stored outputs updated from what the BRMS lists.
+
+    An out-of-band token is adopted; ``rotated_at`` is kept, since the real age of the
+    foreign token is unknown and the older anchor can only make rotation earlier. A hidden
+    live token never blanks the stored one.
+    """
+    result = dict(outs)
+    live = item.token
+    if live and live != result.get("access_token"):
+        result.update(access_token=live, fingerprint=fingerprint(live), token_source=SOURCE_ADOPTED_ON_REFRESH)
+    result.update(
+        environment_name=item.name,
+        environment_key=item.key,
+        environment_type=item.type,
+        release_id=item.effective_release_id,
+    )
+    return result
+
+
+def retry_redeploy(session: Session, inputs: TokenInputs) -> str:
+    """Redeploy again after an earlier redeploy was skipped or failed."""
+    item = _listed(session, inputs.project_id, inputs.environment_id, operation="redeploy", cached=False)
+    return redeploy(
+        session.client, project_id=inputs.project_id, environment_id=inputs.environment_id,
+        env_type=item.type, release_id=item.effective_release_id, enabled=True,
+    )
+
+
+def confirm(session: Session, project_id: str, environment_id: str, token: Optional[str]) -> Optional[bool]:
+    """Whether ``token`` is still the live one (fresh list): None when the environment is
+    gone or the list hides the token, so nobody can tell."""
+    item = observe(session, project_id, environment_id, cached=False)
+    if item is None:
+        return None
+    if not item.token:
+        log.warning(
+            "warning: not revoking the token of environment %s: the BRMS list hides the live token, so it "
+            "cannot be confirmed that it is still the one this resource owns", environment_id,
+        )
+        return None
+    return item.token == token
+
+
+def revoke(session: Session, project_id: str, environment_id: str, outs: dict[str, Any], *, redeploy_enabled: bool) -> None:
+    """Kill the stored token, but only while it is still the live one.
+
+    With create-before-delete replacement the successor's token already exists when the
+    old resource is deleted, so a token that is no longer live is not ours to revoke.
+    """
+    if not confirm(session, project_id, environment_id, outs.get("access_token")):
+        return
+    env = session.client.regenerate_token(project_id, environment_id)
+    status = redeploy(
+        session.client, project_id=project_id, environment_id=environment_id,
+        env_type=env.type, release_id=env.release_id, enabled=redeploy_enabled,
+    )
+    if status.startswith("change_request:") or status == STATUS_SKIPPED:
+        log.warning(
+            "warning: revoked the token of environment %s, but Agents keep accepting it until a release is "
+            "deployed (redeploy %s)", environment_id, scrub(status),
+        )
+
+
+def redeploy(
+    client: BrmsClient,
+    *,
+    project_id: str,
+    environment_id: str,
+    env_type: Optional[str],
+    release_id: Optional[str],
+    enabled: bool,
+) -> str:
+    """Redeploy the current release so Agents pick up the new token; returns the status.
+
+    Agents of ``deployment`` environments validate tokens against the deployed artifact,
+    not against the BRMS. A failed redeploy is recorded (and retried by the next ``up``)
+    instead of failing the operation, because the freshly minted token must reach the
+    state either way. Every redeploy goes through here, so one function decides them.
+    """
+    if env_type != "deployment" or not release_id:
+        return STATUS_NOT_NEEDED
+    if not enabled:
+        return STATUS_SKIPPED
+    try:
+        outcome = client.deploy_release(project_id, release_id, environment_id, REDEPLOY_COMMENT)
+    except BrmsError as exc:
+        log.warning(
+            "warning: environment %s got a new access token but redeploying release %s failed (%s); "
+            "Agents keep rejecting the new token until a release is deployed. The next `pulumi up` retries.",
+            environment_id, release_id, exc,
+        )
+        return f"{STATUS_FAILED_PREFIX}{exc.status if exc.status is not None else 'transport'}"
+    return outcome.status
+
+
+def _listed(
+    session: Session, project_id: str, environment_id: str, *, operation: str, cached: bool = True
+) -> EnvironmentListItem:
+    item = _find(session.environments(project_id, cached=cached), environment_id)
+    if item is None:
+        raise BrmsError(
+            operation, status=404, message="environment not found in the project's environment list",
+            project_id=project_id, environment_id=environment_id,
+        )
+    return item
+
+
+def _find(items: list[EnvironmentListItem], environment_id: str) -> Optional[EnvironmentListItem]:
+    wanted = canon_uuid(environment_id)
+    for item in items:
+        if canon_uuid(item.id) == wanted and not item.deleted_at:
+            return item
+    return None
+
+
+def _project_gone(exc: BrmsError) -> bool:
+    """A 404 for the project itself, not an unknown route (wrong base URL)."""
+    return exc.status == 404 and not exc.brms_message.startswith("Route ")

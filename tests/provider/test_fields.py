@@ -1,0 +1,57 @@
+"""The field table is the only list of properties: everything that names them agrees with it."""
+
+import dataclasses
+import inspect
+
+from gorules_tokens import EnvironmentToken
+from gorules_tokens.fields import CONFIG_KEYS, INPUTS, OUTPUTS, SECRET_OUTPUTS, echo
+from gorules_tokens.inputs import TokenInputs
+from tokenstack.config import parse_environments
+
+P = "123e4567-e89b-12d3-a456-426614174000"
+E = "223e4567-e89b-12d3-a456-426614174000"
+
+
+def test_resource_keywords_are_the_table_inputs():
+    params = inspect.signature(EnvironmentToken.__init__).parameters
+    keywords = [name for name, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "opts"]
+    assert keywords == [f.name for f in INPUTS]
+    for f in INPUTS:
+        # Required inputs have no default; optional ones default to "not sent" (None).
+        assert (params[f.name].default is inspect.Parameter.empty) == f.required, f.name
+        if not f.required:
+            assert params[f.name].default is None, f.name
+
+
+def test_resource_declares_every_output_and_the_ids():
+    hints = EnvironmentToken.__annotations__
+    assert set(hints) == {f.name for f in OUTPUTS} | {f.name for f in INPUTS if f.required}
+
+
+def test_token_inputs_attributes_and_defaults_are_the_table_inputs():
+    attrs = dataclasses.fields(TokenInputs)
+    assert [a.name for a in attrs] == [f.name for f in INPUTS]
+    minimal = TokenInputs(project_id=P, environment_id=E)
+    for f in INPUTS:
+        if not f.required:
+            assert getattr(minimal, f.name) == f.default, f.name
+
+
+def test_stack_config_keys_come_from_the_table():
+    assert CONFIG_KEYS == {"projectId": "project_id", "environmentId": "environment_id", "keepers": "keepers",
+                           "rotateAfter": "rotate_after", "revokeOnDelete": "revoke_on_delete",
+                           "adoptExisting": "adopt_existing", "redeploy": "redeploy"}
+    entry = {"name": "a", **{key: _sample(name) for key, name in CONFIG_KEYS.items()}}
+    [parsed] = parse_environments([entry])
+    assert set(parsed.given) == set(CONFIG_KEYS.values())
+
+
+def _sample(name):
+    return {"project_id": P, "environment_id": E, "keepers": {"v": "1"}, "rotate_after": "1d",
+            "revoke_on_delete": True, "adopt_existing": True, "redeploy": False}[name]
+
+
+def test_only_the_token_is_secret_and_echo_skips_ids_and_defaults():
+    assert SECRET_OUTPUTS == ("access_token",)
+    values = TokenInputs(project_id=P, environment_id=E, keepers={"v": "1"}, redeploy=True).compact()
+    assert echo(values) == {"keepers": {"v": "1"}}
