@@ -7,16 +7,17 @@ same rules as the resource's inputs (`gorules_tokens.inputs`), so the two can ne
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 from gorules_tokens.fields import CONFIG_KEYS
 from gorules_tokens.inputs import REQUIRED, InputError, TokenInputs, validate_inputs
+from gorules_tokens.instances import INSTANCE_NAME, INSTANCES_KEY, NAME_RULE
 
 CONFIG_KEY = "environments"
-# Pulumi resource names end up in URNs; keep them to a safe, readable alphabet.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# Pulumi resource names end up in URNs; keep them to a safe, readable alphabet (the one
+# instance names use too).
+_NAME = INSTANCE_NAME
 # Config keys (camelCase, as in Pulumi.<stack>.yaml) → EnvironmentToken inputs: the field table's.
 _CONFIG_NAMES = {input_name: key for key, input_name in CONFIG_KEYS.items()}
 
@@ -43,14 +44,16 @@ def _describe(index: int, raw: Any) -> str:
     return f"{CONFIG_KEY}[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
 
 
-def _parse_entry(raw: dict[str, Any]) -> tuple[Optional[EnvironmentEntry], list[tuple[str, str]]]:
+def _parse_entry(
+    raw: dict[str, Any], instances: Optional[Collection[str]]
+) -> tuple[Optional[EnvironmentEntry], list[tuple[str, str]]]:
     """The entry, or (field, reason) pairs in config terms."""
     problems: list[tuple[str, str]] = []
     name = raw.get("name")
     if name is None:
         problems.append(("name", "required"))
     elif not isinstance(name, str) or not _NAME.fullmatch(name):
-        problems.append(("name", "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"))
+        problems.append(("name", NAME_RULE))
     allowed = ", ".join(["name", *CONFIG_KEYS])
     problems.extend((key, f"not a known setting (allowed: {allowed})")
                     for key in raw if key != "name" and key not in CONFIG_KEYS)
@@ -62,13 +65,20 @@ def _parse_entry(raw: dict[str, Any]) -> tuple[Optional[EnvironmentEntry], list[
         # Only known settings reach validate_inputs, so every problem maps back to a config key.
         problems.extend((p.where(_CONFIG_NAMES[p.field]), "required" if p.reason == REQUIRED else p.reason)
                         for p in exc.problems)
+    instance = given.get("instance")
+    if inputs is not None and instance is not None and instances is not None and instance not in instances:
+        known = ", ".join(sorted(instances)) or "none"
+        problems.append(("instance", f"unknown instance {instance!r} (configured in {INSTANCES_KEY}: {known})"))
     if problems or inputs is None:
         return None, problems
     return EnvironmentEntry(name=name, inputs=inputs, given=given), []
 
 
-def parse_environments(raw: Any) -> list[EnvironmentEntry]:
-    """Validates the raw config value; raises StackConfigError naming every bad field."""
+def parse_environments(raw: Any, instances: Optional[Collection[str]] = None) -> list[EnvironmentEntry]:
+    """Validates the raw config value; raises StackConfigError naming every bad field.
+
+    ``instances``: the configured instance names, which an entry's ``instance`` must be one
+    of (None: not checked here)."""
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -80,7 +90,7 @@ def parse_environments(raw: Any) -> list[EnvironmentEntry]:
         if not isinstance(item, dict):
             problems.append(f"{_describe(index, item)}: must be an object")
             continue
-        entry, found = _parse_entry(item)
+        entry, found = _parse_entry(item, instances)
         problems.extend(f"{_describe(index, item)}: field '{where}': {reason}" for where, reason in found)
         if entry is None:
             continue

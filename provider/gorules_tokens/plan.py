@@ -64,6 +64,7 @@ def plan(
             _field_rule(result, f, olds, news)
         if f.effect == SCHEDULE:
             _schedule_rule(result, f, olds, news, now)
+    _minted_on_rule(result, olds, news, brms_url)
     if not olds.get("access_token"):
         # A state without a token is useless (e.g. outputs wiped by an old default update).
         result.replaces["access_token"] = "the state holds no token"
@@ -96,6 +97,20 @@ def _brms_rule(
         result.replaces[f.name] = f"BRMS {old_url} -> {new_url}"
     else:
         result.updates[f.name] = "same BRMS, spelled differently"
+
+
+def _minted_on_rule(result: Plan, olds: Mapping[str, Any], news: Mapping[str, Any], brms_url: BrmsResolver) -> None:
+    """The BRMS the token was minted on (the stored ``brms_url``) against the one the new
+    inputs resolve to, even when no input changed: an instance whose URL changed now names
+    another BRMS, so its tokens are replaced there. Nothing to compare for a state written
+    before ``brms_url`` existed (the per-field rule decides), or when the new inputs resolve
+    to nothing (no URL configured at all, or an input ``check`` refuses)."""
+    minted = olds.get("brms_url")
+    if not minted or any(f.name in result.replaces for f in INPUTS if f.effect == BRMS):
+        return
+    wanted = brms_url(news)
+    if wanted is not None and wanted != minted:
+        result.replaces["brms_url"] = f"BRMS {minted} -> {wanted}"
 
 
 def _schedule_rule(result: Plan, f: Field, olds: Mapping[str, Any], news: Mapping[str, Any], now: datetime) -> None:

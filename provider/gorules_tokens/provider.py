@@ -37,9 +37,9 @@ from pulumi.dynamic import (
 )
 
 from . import operations
-from .config import CONFIG_TOKEN_KEY, CONFIG_URL_KEY, ProviderConfig
 from .errors import ConfigError
-from .fields import INPUT_NAMES, default_of, echo
+from .fields import INPUT_NAMES, default_of, echo, is_unknown
+from .instances import ProviderConfig
 from .inputs import InputError, TokenInputs, check_news, validate_inputs
 from .plan import plan, redeploy_pending
 from .process import ProcessState, Session, process_state
@@ -86,10 +86,7 @@ class EnvironmentTokenProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         """Remember stack config; validated lazily on first BRMS call."""
-        self._config = ProviderConfig(
-            api_url=req.config.get(CONFIG_URL_KEY),
-            token=req.config.get(CONFIG_TOKEN_KEY),
-        )
+        self._config = ProviderConfig.from_config(req.config.get)
 
     # -- plumbing ----------------------------------------------------------
 
@@ -97,8 +94,10 @@ class EnvironmentTokenProvider(ResourceProvider):
         return self._clock() if self._clock is not None else utc_now()
 
     def _session(self, props: dict[str, Any]) -> Session:
+        """A session on the BRMS ``props`` (inputs, or stored outputs) live on, with that
+        BRMS's own PAT; clients, list cache and outage memory are keyed by its URL."""
         state = self._state if self._state is not None else process_state()
-        return state.session(self._config.resolve(props.get("api_url")))
+        return state.session(self._config.resolve(props))
 
     @staticmethod
     def _inputs(props: dict[str, Any]) -> TokenInputs:
@@ -112,6 +111,10 @@ class EnvironmentTokenProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate and default every input; no network, unknowns pass through."""
         inputs, failures = check_news(_stored(news))
+        if not failures and not any(is_unknown(inputs.get(k)) for k in ("instance", "api_url")):
+            # A BRMS that is not configured gets no PAT: refused now, before any request.
+            problem = self._config.target_problem(inputs)
+            failures = [problem] if problem else []
         if failures:
             return CheckResult(news, [CheckFailure(key, reason) for key, reason in failures])
         if PROVIDER_KEY in news:
@@ -138,6 +141,7 @@ class EnvironmentTokenProvider(ResourceProvider):
         operation = operations.adopt if inputs.adopt_existing else operations.mint
         outs = echo(inputs.compact())
         outs.update(operation(session, inputs, self._now()))
+        outs["brms_url"] = session.base_url
         return CreateResult(f"{inputs.project_id}/{inputs.environment_id}", outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -152,8 +156,13 @@ class EnvironmentTokenProvider(ResourceProvider):
             outs["next_rotation_at"] = next_rotation_at(rotated_at, inputs.rotate_after) if rotated_at else None
         except ValueError:
             outs["next_rotation_at"] = None
+        if not outs.get("brms_url"):
+            # A state from before brms_url: the plan found the BRMS unchanged, so record it.
+            minted_on = self._config.brms_url_for(news)
+            if minted_on:
+                outs["brms_url"] = minted_on
         if inputs.redeploy and redeploy_pending(olds.get("redeploy_status")):
-            outs["redeploy_status"] = operations.retry_redeploy(self._session(news), inputs)
+            outs["redeploy_status"] = operations.retry_redeploy(self._session(outs), inputs)
         return UpdateResult(outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -15,7 +15,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     """A GoRules BRMS environment access token; creating/replacing it regenerates the token.
 
     Type token: ``pulumi-python:dynamic/gorules:EnvironmentToken``. Changing
-    ``project_id``, ``environment_id``, ``api_url`` (to another BRMS) or ``keepers``
+    ``project_id``, ``environment_id``, ``instance`` or ``api_url`` (to another BRMS) or ``keepers``
     replaces the resource (new token), as does ``rotate_after`` elapsing.
     ``access_token`` is always a secret output.
 
@@ -33,6 +33,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     release_id: pulumi.Output[Optional[str]]
     redeploy_status: pulumi.Output[str]
     token_source: pulumi.Output[str]
+    brms_url: pulumi.Output[str]
     project_id: pulumi.Output[str]
     environment_id: pulumi.Output[str]
 
@@ -47,6 +48,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
         revoke_on_delete: Optional[pulumi.Input[bool]] = None,
         adopt_existing: Optional[pulumi.Input[bool]] = None,
         redeploy: Optional[pulumi.Input[bool]] = None,
+        instance: Optional[pulumi.Input[str]] = None,
         api_url: Optional[pulumi.Input[str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
