@@ -270,6 +270,14 @@ class ProviderConfig:
                 return str(api_url)
         return registry.default.url if registry else None
 
+    def is_configured(self, url: str, environ: Optional[Mapping[str, str]] = None) -> bool:
+        """Whether ``url`` (normalised) is the default's or a named instance's; False when the
+        config itself is broken."""
+        try:
+            return self.registry(environ).by_url(url) is not None
+        except ConfigError:
+            return False
+
     def target_problem(self, props: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None) -> Optional[tuple[str, str]]:
         """``(field, reason)`` when the inputs name no configured BRMS, for ``check``; None if
         they do, or when they use the default instance only (its URL is checked when used)."""

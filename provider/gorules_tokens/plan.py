@@ -57,14 +57,14 @@ def plan(
 ) -> Plan:
     """Compare the old outputs (with the ids from the resource id) to the new inputs."""
     result = Plan()
+    _brms_rule(result, olds, news, brms_url)
     for f in INPUTS:
         if f.effect == BRMS:
-            _brms_rule(result, f, olds, news, brms_url)
-        elif f.effect != CREATE_ONLY:
+            continue
+        if f.effect != CREATE_ONLY:
             _field_rule(result, f, olds, news)
         if f.effect == SCHEDULE:
             _schedule_rule(result, f, olds, news, now)
-    _minted_on_rule(result, olds, news, brms_url)
     if not olds.get("access_token"):
         # A state without a token is useless (e.g. outputs wiped by an old default update).
         result.replaces["access_token"] = "the state holds no token"
@@ -83,34 +83,31 @@ def _field_rule(result: Plan, f: Field, olds: Mapping[str, Any], news: Mapping[s
         target[f.name] = "changed"
 
 
-def _brms_rule(
-    result: Plan, f: Field, olds: Mapping[str, Any], news: Mapping[str, Any], brms_url: BrmsResolver
-) -> None:
-    """Another BRMS means another token; respelling the URL in effect is only recorded."""
-    if is_unknown(news.get(f.name)):
-        result.replaces[f.name] = "unknown until apply"
+def _brms_rule(result: Plan, olds: Mapping[str, Any], news: Mapping[str, Any], brms_url: BrmsResolver) -> None:
+    """Another BRMS means another token; respelling the BRMS in effect is only recorded.
+
+    The fields that name the BRMS (``instance``, ``api_url``) are judged together, by the URL
+    they resolve to. The stored ``brms_url`` is where the token was minted; it is compared
+    even when no field changed, since an instance whose URL changed names another BRMS (the
+    reason is then ``brms_url``). A state written before it was stored is taken to live where
+    its own echoed inputs resolve to now, so upgrading never replaces anything. When the new
+    inputs resolve to no URL at all (none configured at preview), nothing can be told and
+    nothing is replaced.
+    """
+    fields = [f for f in INPUTS if f.effect == BRMS]
+    unknown = [f.name for f in fields if is_unknown(news.get(f.name))]
+    for name in unknown:
+        result.replaces[name] = "unknown until apply"
+    if unknown:
         return
-    if f.canon(news.get(f.name)) == f.canon(olds.get(f.name)):
-        return
-    old_url, new_url = brms_url(olds), brms_url(news)
-    if old_url != new_url:
-        result.replaces[f.name] = f"BRMS {old_url} -> {new_url}"
+    respelled = [f.name for f in fields if f.canon(news.get(f.name)) != f.canon(olds.get(f.name))]
+    minted_on, wanted = olds.get("brms_url") or brms_url(olds), brms_url(news)
+    if wanted and minted_on != wanted:
+        for name in respelled or ["brms_url"]:
+            result.replaces[name] = f"token minted on {minted_on}, now {wanted}"
     else:
-        result.updates[f.name] = "same BRMS, spelled differently"
-
-
-def _minted_on_rule(result: Plan, olds: Mapping[str, Any], news: Mapping[str, Any], brms_url: BrmsResolver) -> None:
-    """The BRMS the token was minted on (the stored ``brms_url``) against the one the new
-    inputs resolve to, even when no input changed: an instance whose URL changed now names
-    another BRMS, so its tokens are replaced there. Nothing to compare for a state written
-    before ``brms_url`` existed (the per-field rule decides), or when the new inputs resolve
-    to nothing (no URL configured at all, or an input ``check`` refuses)."""
-    minted = olds.get("brms_url")
-    if not minted or any(f.name in result.replaces for f in INPUTS if f.effect == BRMS):
-        return
-    wanted = brms_url(news)
-    if wanted is not None and wanted != minted:
-        result.replaces["brms_url"] = f"BRMS {minted} -> {wanted}"
+        for name in respelled:
+            result.updates[name] = "same BRMS, spelled differently"
 
 
 def _schedule_rule(result: Plan, f: Field, olds: Mapping[str, Any], news: Mapping[str, Any], now: datetime) -> None:

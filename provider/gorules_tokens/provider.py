@@ -22,6 +22,7 @@ Facts about Pulumi 3.272's Python dynamic providers that shape it
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Callable, Optional
 
@@ -46,6 +47,8 @@ from .process import ProcessState, Session, process_state
 from .schedule import next_rotation_at, utc_now
 
 PROVIDER_KEY = "__provider"
+
+log = logging.getLogger("gorules_tokens")
 
 
 def _ids_from(id_: str, props: dict[str, Any]) -> tuple[str, str]:
@@ -151,16 +154,13 @@ class EnvironmentTokenProvider(ResourceProvider):
         # Echoes are rebuilt from the new inputs, so one reset to its default disappears.
         outs = {k: v for k, v in _stored(olds).items() if k not in INPUT_NAMES}
         outs.update(echo(inputs.compact()))
+        # States of earlier releases learn where their token lives (the plan found no move).
+        outs["brms_url"] = olds.get("brms_url") or self._config.brms_url_for(news)
         rotated_at = outs.get("rotated_at")
         try:
             outs["next_rotation_at"] = next_rotation_at(rotated_at, inputs.rotate_after) if rotated_at else None
         except ValueError:
             outs["next_rotation_at"] = None
-        if not outs.get("brms_url"):
-            # A state from before brms_url: the plan found the BRMS unchanged, so record it.
-            minted_on = self._config.brms_url_for(news)
-            if minted_on:
-                outs["brms_url"] = minted_on
         if inputs.redeploy and redeploy_pending(olds.get("redeploy_status")):
             outs["redeploy_status"] = operations.retry_redeploy(self._session(outs), inputs)
         return UpdateResult(outs)
@@ -169,16 +169,28 @@ class EnvironmentTokenProvider(ResourceProvider):
         """Refresh: leave the state when the BRMS says the environment is gone, else adopt
         what it lists (see ``operations.refreshed``)."""
         project_id, environment_id = _ids_from(id_, props)
-        item = operations.observe(self._session(props), project_id, environment_id, cached=True)
+        session = self._session(props)  # the BRMS the token was minted on, with that BRMS's PAT
+        item = operations.observe(session, project_id, environment_id, cached=True)
         if item is None:
             return ReadResult(None, {})
-        return ReadResult(id_, operations.refreshed(_stored(props), item))
+        outs = operations.refreshed(_stored(props), item)
+        outs["brms_url"] = session.base_url  # states of earlier releases learn where it lives
+        return ReadResult(id_, outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """No API call unless ``revoke_on_delete``; never kill a successor."""
         if not props.get("revoke_on_delete"):
             return
         project_id, environment_id = _ids_from(id_, props)
+        minted_on = props.get("brms_url")
+        if minted_on and not self._config.is_configured(minted_on):
+            # E.g. the delete half of a move after the instance's URL changed: no PAT may go
+            # there any more, and the new token must not wait for the old BRMS.
+            log.warning(
+                "warning: not revoking the token of environment %s: it lives on %s, which is no longer "
+                "configured (gorules:apiUrl, gorules:instances)", environment_id, minted_on,
+            )
+            return
         operations.revoke(
             self._session(props), project_id, environment_id, _stored(props),
             redeploy_enabled=bool(default_of(props, "redeploy")),
