@@ -33,3 +33,15 @@ def token_stack(engine: EngineEnv, brms: LocalBRMSServer, tmp_path: Path) -> Cal
         return new_token_stack(engine, brms, tmp_path, environments, stack_name)
 
     return make
+
+
+@pytest.fixture
+def brms_eu(tmp_path: Path) -> Iterator[LocalBRMSServer]:
+    """A second BRMS process with a PAT of its own: the stack's instance `eu`."""
+    with LocalBRMSServer(tmp_path / "brms-eu.db", pat="pat-eu-" + secrets.token_urlsafe(24)) as server:
+        yield server
+
+
+@pytest.fixture
+def seeded_eu(brms_eu: LocalBRMSServer) -> dict[str, Any]:
+    return brms_eu.seed()
