@@ -155,12 +155,22 @@ def test_moving_a_token_to_the_other_instance_replaces_it_there(token_stack, see
 def test_an_outage_of_one_instance_leaves_the_other_rotated(
     token_stack, engine, seeded, brms, seeded_eu, brms_eu, continue_on_error: bool
 ):
+    """Without --continue-on-error the engine starts no new step after the first failure
+    (steps already running finish), so how many of the other instance's tokens rotate
+    depends on scheduling; with it, all of them do. Either way nothing is lost."""
     engine.extra_env.update(GORULES_RETRY_ATTEMPTS="2", GORULES_RETRY_DEADLINE="5")
+    seeds = {"eu": [seeded_eu, brms_eu.seed(), brms_eu.seed()], "home": [seeded, brms.seed(), brms.seed()]}
 
     def entries(version: str) -> list[dict[str, Any]]:
-        return [entry(seed, env, f"{label}-{env}", instance, keepers={"v": version})
-                for label, instance, seed in (("home", None, seeded), ("eu", "eu", seeded_eu))
+        # The failing instance first, so its errors come before most of the other's steps start.
+        return [entry(seed, env, f"{label}-{env}-{i}", "eu" if label == "eu" else None, keepers={"v": version})
+                for label in ("eu", "home") for i, seed in enumerate(seeds[label])
                 for env in ("staging", "production")]
+
+    def live(name: str) -> tuple[LocalBRMSServer, str, str]:
+        label, env, i = name.split("-")
+        seed = seeds[label][int(i)]
+        return (brms_eu if label == "eu" else brms), seed["projectId"], env_by_name(seed, env)["id"]
 
     ts = two_instance_stack(token_stack, brms_eu, entries("1"))
     ts.up()
@@ -171,24 +181,23 @@ def test_an_outage_of_one_instance_leaves_the_other_rotated(
     with pytest.raises(auto.errors.CommandError) as failed:
         ts.up(continue_on_error=continue_on_error)
     message = str(failed.value)
-    assert brms_eu.url in message and "Traceback" not in message.split("error:")[-1]
+    assert "BRMS unreachable" in message and f"project {seeded_eu['projectId']}" in message
     after = ts.state_tokens()
-    home_rotated = {n: after[n] != before[n] for n in after if n.startswith("home-")}
-    eu_untouched = {n: after[n] == before[n] for n in after if n.startswith("eu-")}
-    print(f"\noutage of eu, continue_on_error={continue_on_error}: default tokens rotated {home_rotated}, "
-          f"eu tokens untouched {eu_untouched}, default requests {counts(brms)[0]}")
-    assert all(eu_untouched.values()) and len(eu_untouched) == 2
-    for name in ("home-staging", "home-production"):
-        env_id = env_by_name(seeded, name.split("-", 1)[1])["id"]
-        if home_rotated[name]:
-            assert after[name] == live_token(brms, seeded["projectId"], env_id)
+    home = [n for n in after if n.startswith("home-")]
+    eu = [n for n in after if n.startswith("eu-")]
+    rotated = sorted(n for n in home if after[n] != before[n])
+    print(f"\noutage of eu, continue_on_error={continue_on_error}: {len(rotated)}/{len(home)} default tokens "
+          f"rotated, {sum(after[n] == before[n] for n in eu)}/{len(eu)} eu tokens untouched; "
+          f"default requests {counts(brms)[0]}")
+    assert len(home) == len(eu) == 6 and all(after[n] == before[n] for n in eu)
+    for name in home:  # rotated or not, the state holds the live token: none was lost
+        assert after[name] == live_token(*live(name)), name
     if continue_on_error:
-        assert all(home_rotated.values()) and len(home_rotated) == 2
+        assert rotated == sorted(home)
 
     brms_eu.start()
-    for name in ("eu-staging", "eu-production"):
-        env_id = env_by_name(seeded_eu, name.split("-", 1)[1])["id"]
-        assert evaluate(brms_eu, seeded_eu["projectId"], env_id, after[name]) == 200  # still the live token
+    for name in eu:
+        assert evaluate(*live(name), after[name]) == 200  # the failed ones are still the live tokens
     ts.up()
     final = ts.state_tokens()
     assert all(final[n] != before[n] for n in final)

@@ -119,11 +119,13 @@ class TokenStack:
                               path=True)
 
     def state_tokens(self) -> dict[str, str]:
-        """name -> access_token of every EnvironmentToken as stored in state now (decrypted)."""
+        """name -> access_token of every EnvironmentToken as stored in state now (decrypted);
+        a replaced resource still waiting for its delete (`delete: true`) is not counted."""
         deployment = self.stack.export_stack().deployment
         prefix = self.urn("")
         return {r["urn"][len(prefix):]: unwrap(r["outputs"]["access_token"])
-                for r in deployment.get("resources", []) if r.get("urn", "").startswith(prefix)}
+                for r in deployment.get("resources", [])
+                if r.get("urn", "").startswith(prefix) and not r.get("delete")}
 
     def urn(self, name: str) -> str:
         return f"urn:pulumi:{self.stack.name}::gorules-tokens::pulumi-python:dynamic/gorules:EnvironmentToken::{name}"
