@@ -40,3 +40,5 @@ def run() -> None:
     pulumi.export("fingerprints", {name: t.fingerprint for name, t in tokens.items()})
     pulumi.export("rotatedAt", {name: t.rotated_at for name, t in tokens.items()})
     pulumi.export("nextRotationAt", {name: t.next_rotation_at for name, t in tokens.items()})
+    # Where each token is valid (its instance's URL), so a consumer can pick a token of any instance.
+    pulumi.export("brmsUrls", {name: t.brms_url for name, t in tokens.items()})

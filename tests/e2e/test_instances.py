@@ -8,7 +8,10 @@ docs/RELIABILITY.md; reproduce with
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +232,29 @@ def test_an_unconfigured_instance_or_url_fails_preview_with_no_request_anywhere(
     message = str(caught.value)
     assert "api_url" in message and f"{brms_eu.url} is not the URL of the default instance" in message
     assert brms.request_count() == 0 and brms_eu.request_count() == 0
+
+
+def test_the_consumer_picks_a_token_of_either_instance(
+    token_stack, program_stack, seeded, brms, seeded_eu, brms_eu, tmp_path
+):
+    ts = two_instance_stack(token_stack, brms_eu, [entry(seeded, "staging", "home-staging"),
+                                                   entry(seeded_eu, "staging", "eu-staging", "eu")])
+    ts.up()
+    outputs = ts.stack.outputs()
+    assert outputs["brmsUrls"].value == {"home-staging": brms.url, "eu-staging": brms_eu.url}
+    consumer_dir = Path(__file__).resolve().parents[2] / "examples" / "consumer"
+    for name, seed, server in (("eu-staging", seeded_eu, brms_eu), ("home-staging", seeded, brms)):
+        app_config = tmp_path / f"{name}.json"
+        consumer = program_stack(consumer_dir, stack_name=f"c-{name}", config={
+            "gorules-consumer:tokenStack": auto.ConfigValue(f"organization/gorules-tokens/{ts.stack.name}"),
+            "gorules-consumer:environment": auto.ConfigValue(name),
+            "gorules-consumer:appConfigPath": auto.ConfigValue(str(app_config)),
+            "gorules-consumer:projectId": auto.ConfigValue(seed["projectId"]),
+            "gorules-consumer:environmentId": auto.ConfigValue(env_by_name(seed, "staging")["id"]),
+        })  # no apiUrl: the consumer takes the token's BRMS from the token stack
+        consumer.up(on_output=quiet)
+        written = json.loads(app_config.read_text())
+        assert written["apiUrl"] == server.url and written["accessToken"] == ts.tokens()[name]
+        app = subprocess.run([sys.executable, str(consumer_dir / "app.py"), str(app_config)],
+                             capture_output=True, text=True, timeout=60)
+        assert app.returncode == 0, app.stdout + app.stderr
