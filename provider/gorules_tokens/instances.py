@@ -25,6 +25,8 @@ For CI without stack config: ``GORULES_INSTANCES`` holds the same map as JSON (u
 Validation is lazy, as for the default instance: ``check`` and ``diff`` need URLs only, and
 an instance without a PAT fails at the first call that sends one, naming its config key.
 Messages never repeat a PAT or the raw map (it may hold PATs); they name keys and URLs.
+The module is a little over 300 lines on purpose: parsing the map and resolving against it
+are one concern, and splitting them would put the URL -> PAT rule in two places.
 """
 
 from __future__ import annotations
