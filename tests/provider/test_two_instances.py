@@ -91,6 +91,10 @@ def test_check_refuses_a_brms_that_is_not_configured_without_a_request(provider,
     assert two.seen == []
     with pytest.raises(ConfigError, match="api_url: https://attacker.test is not the URL"):
         provider.create(props(home, home.staging, api_url="https://attacker.test"))
+    # An instance that is unknown when create runs (say it was unknown at preview) never falls
+    # back to the default instance's URL and PAT.
+    with pytest.raises(ConfigError, match="instance: unknown instance 'mars'"):
+        provider.create(props(home, home.staging, instance="mars"))
     assert two.seen == []
 
 
