@@ -7,21 +7,21 @@ same rules as the resource's inputs (`gorules_tokens.inputs`), so the two can ne
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
-from gorules_tokens.fields import CONFIG_KEYS, canon_url
+from gorules_tokens.fields import CONFIG_KEYS
 from gorules_tokens.inputs import REQUIRED, InputError, TokenInputs, validate_inputs
+from gorules_tokens.instances import INSTANCE_NAME, INSTANCES_KEY, NAME_RULE
 
 CONFIG_KEY = "environments"
-# Pulumi resource names end up in URNs; keep them to a safe, readable alphabet.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# Pulumi resource names end up in URNs; keep them to a safe, readable alphabet (the one
+# instance names use too).
+_NAME = INSTANCE_NAME
 # Config keys (camelCase, as in Pulumi.<stack>.yaml) → EnvironmentToken inputs: the field table's.
 _CONFIG_NAMES = {input_name: key for key, input_name in CONFIG_KEYS.items()}
 # Settings of an entry that are not resource inputs.
 ENTRY_KEYS = ("name", "aliases")
-_NAME_RULE = "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 
 class StackConfigError(ValueError):
@@ -44,9 +44,9 @@ class EnvironmentEntry:
 
     @property
     def identity(self) -> tuple[Optional[str], str, str]:
-        """What one token belongs to: (BRMS, project, environment). Entries without their
-        own URL share the stack's BRMS (None)."""
-        return canon_url(self.inputs.api_url), self.inputs.project_id, self.inputs.environment_id
+        """What one token belongs to: (BRMS, project, environment). The BRMS is the entry's
+        instance (None: the default); no two instances may share a URL, so the name says it."""
+        return self.inputs.instance, self.inputs.project_id, self.inputs.environment_id
 
 
 def _describe(index: int, raw: Any) -> str:
@@ -54,17 +54,19 @@ def _describe(index: int, raw: Any) -> str:
     return f"{CONFIG_KEY}[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
 
 
-def _parse_entry(raw: dict[str, Any]) -> tuple[Optional[EnvironmentEntry], list[tuple[str, str]]]:
+def _parse_entry(
+    raw: dict[str, Any], instances: Optional[Collection[str]]
+) -> tuple[Optional[EnvironmentEntry], list[tuple[str, str]]]:
     """The entry, or (field, reason) pairs in config terms."""
     problems: list[tuple[str, str]] = []
     name = raw.get("name")
     if name is None:
         problems.append(("name", "required"))
     elif not isinstance(name, str) or not _NAME.fullmatch(name):
-        problems.append(("name", _NAME_RULE))
+        problems.append(("name", NAME_RULE))
     aliases = raw.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and _NAME.fullmatch(a) for a in aliases):
-        problems.append(("aliases", f"must be a list of earlier names, each of which {_NAME_RULE}"))
+        problems.append(("aliases", f"must be a list of earlier names, each of which {NAME_RULE}"))
     allowed = ", ".join(["name", *CONFIG_KEYS, "aliases"])
     problems.extend((key, f"not a known setting (allowed: {allowed})")
                     for key in raw if key not in ENTRY_KEYS and key not in CONFIG_KEYS)
@@ -76,13 +78,20 @@ def _parse_entry(raw: dict[str, Any]) -> tuple[Optional[EnvironmentEntry], list[
         # Only known settings reach validate_inputs, so every problem maps back to a config key.
         problems.extend((p.where(_CONFIG_NAMES[p.field]), "required" if p.reason == REQUIRED else p.reason)
                         for p in exc.problems)
+    instance = given.get("instance")
+    if inputs is not None and instance is not None and instances is not None and instance not in instances:
+        known = ", ".join(sorted(instances)) or "none"
+        problems.append(("instance", f"unknown instance {instance!r} (configured in {INSTANCES_KEY}: {known})"))
     if problems or inputs is None:
         return None, problems
     return EnvironmentEntry(name=name, inputs=inputs, given=given, aliases=tuple(aliases)), []
 
 
-def parse_environments(raw: Any) -> list[EnvironmentEntry]:
-    """Validates the raw config value; raises StackConfigError naming every bad field."""
+def parse_environments(raw: Any, instances: Optional[Collection[str]] = None) -> list[EnvironmentEntry]:
+    """Validates the raw config value; raises StackConfigError naming every bad field.
+
+    ``instances``: the configured instance names, which an entry's ``instance`` must be one
+    of (None: not checked here)."""
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -95,7 +104,7 @@ def parse_environments(raw: Any) -> list[EnvironmentEntry]:
         if not isinstance(item, dict):
             problems.append(f"{_describe(index, item)}: must be an object")
             continue
-        entry, found = _parse_entry(item)
+        entry, found = _parse_entry(item, instances)
         here = _describe(index, item)
         problems.extend(f"{here}: field '{where}': {reason}" for where, reason in found)
         if entry is None:

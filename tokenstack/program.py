@@ -3,36 +3,32 @@ downstream stacks read through StackReference."""
 
 from __future__ import annotations
 
-import os
-
 import pulumi
 
 from gorules_tokens import EnvironmentToken
-from gorules_tokens.config import CONFIG_URL_KEY, normalize_base_url
 from gorules_tokens.errors import ConfigError
+from gorules_tokens.instances import Instances, parse_instances
 from tokenstack.config import CONFIG_KEY, StackConfigError, parse_environments
 
 
-def check_api_url() -> None:
-    """Refuses a bad BRMS URL at preview (the provider itself reads it only when it calls)."""
-    configured = pulumi.Config("gorules").get("apiUrl")
-    source, url = (CONFIG_URL_KEY, configured) if configured else ("GORULES_URL", os.environ.get("GORULES_URL"))
-    if url is None:
-        return
+def configured_instances() -> Instances:
+    """The default and named BRMS instances, checked at preview (the provider itself reads
+    them only when it calls). PATs are not needed here and are not validated."""
+    gorules = pulumi.Config("gorules")
     try:
-        normalize_base_url(url)
+        return parse_instances(gorules.get("apiUrl"), None, gorules.get_object("instances"))
     except ConfigError as exc:
-        raise pulumi.RunError(f"invalid {source}: {exc.message}") from None
+        raise pulumi.RunError(f"invalid BRMS config: {exc.message}") from None
 
 
 def run() -> None:
     config = pulumi.Config()
+    instances = configured_instances()
     try:
-        entries = parse_environments(config.get_object(CONFIG_KEY))
+        entries = parse_environments(config.get_object(CONFIG_KEY), instances.named)
     except StackConfigError as exc:
         # RunError prints just the message: the entry and the field, no traceback.
         raise pulumi.RunError(str(exc)) from None
-    check_api_url()
     # A plain loop, not a helper or comprehension: the engine stores the Python stack of each
     # registration in state, so every extra frame costs bytes per token on every checkpoint.
     tokens: dict[str, EnvironmentToken] = {}
@@ -46,3 +42,5 @@ def run() -> None:
     pulumi.export("fingerprints", {name: t.fingerprint for name, t in tokens.items()})
     pulumi.export("rotatedAt", {name: t.rotated_at for name, t in tokens.items()})
     pulumi.export("nextRotationAt", {name: t.next_rotation_at for name, t in tokens.items()})
+    # Where each token is valid (its instance's URL), so a consumer can pick a token of any instance.
+    pulumi.export("brmsUrls", {name: t.brms_url for name, t in tokens.items()})

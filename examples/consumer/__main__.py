@@ -16,7 +16,8 @@ app_file = AppConfigFile(
     "app-config",
     path=config.require("appConfigPath"),
     settings={
-        "apiUrl": config.require("apiUrl"),
+        # The BRMS the token is valid on: set, or taken from the token stack (any instance).
+        "apiUrl": config.get("apiUrl") or token_stack.require_output("brmsUrls").apply(lambda urls: urls[environment]),
         "projectId": config.require("projectId"),
         "environmentId": config.require("environmentId"),
         "decisionKey": config.get("decisionKey") or "shipping",

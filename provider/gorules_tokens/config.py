@@ -1,11 +1,12 @@
-"""Where the BRMS URL, the PAT and HTTP tuning come from.
+"""The rules a BRMS URL and a PAT must meet, their config keys, and HTTP tuning.
 
-Credentials are read from stack config (``gorules:apiUrl``, ``gorules:token``)
-handed to ``configure()`` by the engine, else from ``GORULES_URL`` /
-``GORULES_TOKEN``. They are resolved lazily, at the first call that talks to
-the BRMS, so ``check`` and ``diff`` (run during preview, possibly without
-credentials) never fail for lack of them, and they are never stored on anything
-that gets pickled into ``__provider``.
+Which URL and PAT a call uses (the default instance, ``gorules:apiUrl`` /
+``gorules:token`` or ``GORULES_URL`` / ``GORULES_TOKEN``, and the named
+``gorules:instances``) is decided in ``instances.py``, on top of these rules.
+Credentials are resolved lazily, at the first call that talks to the BRMS, so
+``check`` and ``diff`` (run during preview, possibly without credentials) never
+fail for lack of them, and they are never stored on anything that gets pickled
+into ``__provider``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError, register_secret
@@ -74,7 +75,7 @@ def normalize_base_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc.lower(), path, "", ""))
 
 
-def _clean_pat(raw: object, source: str) -> str:
+def clean_pat(raw: object, source: str) -> str:
     if not isinstance(raw, str):
         raise ConfigError(f"{source} must be a string")
     pat = raw.strip()  # tolerate the trailing newline of a secret file
@@ -96,83 +97,6 @@ class Credentials:
 
     def __post_init__(self) -> None:
         register_secret(self.pat)
-
-
-@dataclass
-class ProviderConfig:
-    """Raw values from ``configure()``; nothing here is validated eagerly."""
-
-    api_url: Optional[str] = None
-    token: Optional[str] = field(default=None, repr=False)
-
-    def default_base_url(self, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
-        """The URL used when a resource has no ``api_url``; None if unset/invalid.
-
-        Never raises and needs no PAT, so ``diff`` can use it.
-        """
-        env = os.environ if environ is None else environ
-        raw = self.api_url or env.get(ENV_URL)
-        if not raw:
-            return None
-        try:
-            return normalize_base_url(raw)
-        except ConfigError:
-            return None
-
-    def brms_url_for(self, props: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
-        """The normalised URL of the BRMS a resource's inputs (or its echoed outputs) point at.
-
-        The resource's ``api_url``, else the stack default; None when neither is set. This is
-        the one place that resolution lives: ``diff`` compares what the new inputs resolve to
-        with what the token was minted on, so a new way of naming a BRMS per resource is added
-        here and nowhere else. Never raises and needs no PAT.
-        """
-        raw = props.get("api_url")
-        if raw:
-            try:
-                return normalize_base_url(raw)
-            except ConfigError:
-                return str(raw)  # check() refuses it; compared as written meanwhile
-        return self.default_base_url(environ)
-
-    def resolve(
-        self,
-        api_url_override: Optional[str] = None,
-        environ: Optional[Mapping[str, str]] = None,
-    ) -> Credentials:
-        """Pick URL and PAT by precedence and validate them.
-
-        URL: resource ``api_url`` > ``gorules:apiUrl`` > ``GORULES_URL``.
-        PAT: ``gorules:token`` > ``GORULES_TOKEN``.
-        """
-        env = os.environ if environ is None else environ
-        if api_url_override:
-            url, source = api_url_override, "api_url"
-        elif self.api_url:
-            url, source = self.api_url, CONFIG_URL_KEY
-        elif env.get(ENV_URL):
-            url, source = env[ENV_URL], ENV_URL
-        else:
-            raise ConfigError(
-                f"no BRMS URL configured: set stack config '{CONFIG_URL_KEY}', "
-                f"environment variable {ENV_URL}, or the resource's api_url"
-            )
-        try:
-            base_url = normalize_base_url(url)
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc.message}") from None
-
-        if self.token:
-            pat = _clean_pat(self.token, CONFIG_TOKEN_KEY)
-        elif env.get(ENV_TOKEN):
-            pat = _clean_pat(env[ENV_TOKEN], ENV_TOKEN)
-        else:
-            raise ConfigError(
-                "no GoRules personal access token configured: run "
-                f"'pulumi config set --secret {CONFIG_TOKEN_KEY} <PAT>' or set {ENV_TOKEN}"
-            )
-        register_secret(pat)
-        return Credentials(base_url=base_url, pat=pat)
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:

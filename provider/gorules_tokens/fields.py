@@ -22,6 +22,7 @@ from pulumi.runtime.rpc import contains_unknowns
 from .config import normalize_base_url
 from .durations import DurationError, parse_duration
 from .errors import ConfigError
+from .instances import INSTANCE_NAME, NAME_RULE
 
 # Keepers are plain (non-secret) state stored on every resource and echoed in diffs: a
 # bound keeps state small and turns a mistake (a file pasted as a keeper) into a clear error.
@@ -101,6 +102,16 @@ def check_url(value: Any) -> str:
         normalize_base_url(value)
     except ConfigError as exc:
         raise FieldError(exc.message) from None
+    return value
+
+
+def check_instance(value: Any) -> str:
+    """An instance name in the alphabet of entry names; whether it is configured is the
+    config layer's question (``check`` asks it), since this table never sees config."""
+    if not isinstance(value, str):
+        raise FieldError("must be a string (an instance name from gorules:instances)")
+    if not INSTANCE_NAME.fullmatch(value):
+        raise FieldError(NAME_RULE)
     return value
 
 
@@ -200,7 +211,9 @@ TABLE: tuple[Field, ...] = (
     Field("adopt_existing", check=check_bool, default=False, effect=CREATE_ONLY, config_key="adoptExisting",
           echo=False),
     Field("redeploy", check=check_bool, default=True, config_key="redeploy"),
-    # Per resource only: a stack's entries share the stack's BRMS (gorules:apiUrl).
+    # The BRMS: a named instance of gorules:instances (absent: the default instance), or for
+    # compatibility a URL that must be one of the configured instances' (never a stack-config key).
+    Field("instance", check=check_instance, effect=BRMS, config_key="instance"),
     Field("api_url", check=check_url, effect=BRMS, canon=canon_url),
     Field("access_token", kind=OUTPUT, secret=True),
     Field("fingerprint", kind=OUTPUT),
@@ -212,7 +225,9 @@ TABLE: tuple[Field, ...] = (
     Field("release_id", kind=OUTPUT),
     Field("redeploy_status", kind=OUTPUT),
     Field("token_source", kind=OUTPUT),
-    # The normalised URL of the BRMS the token was minted on (states of earlier releases lack it).
+    # The normalised URL of the BRMS the token was minted on: where it lives, whatever the
+    # inputs say now (see ``plan``), and the key that picks the PAT for read and delete.
+    # States of earlier releases lack it.
     Field("brms_url", kind=OUTPUT),
 )
 

@@ -66,6 +66,7 @@ class TokenInputs:
     revoke_on_delete: bool = False
     adopt_existing: bool = False
     redeploy: bool = True
+    instance: Optional[str] = None
     api_url: Optional[str] = None
 
     def compact(self) -> dict[str, Any]:

@@ -57,10 +57,11 @@ def plan(
 ) -> Plan:
     """Compare the old outputs (with the ids from the resource id) to the new inputs."""
     result = Plan()
+    _brms_rule(result, olds, news, brms_url)
     for f in INPUTS:
         if f.effect == BRMS:
-            _brms_rule(result, f, olds, news, brms_url)
-        elif f.effect != CREATE_ONLY:
+            continue
+        if f.effect != CREATE_ONLY:
             _field_rule(result, f, olds, news)
         if f.effect == SCHEDULE:
             _schedule_rule(result, f, olds, news, now)
@@ -82,25 +83,31 @@ def _field_rule(result: Plan, f: Field, olds: Mapping[str, Any], news: Mapping[s
         target[f.name] = "changed"
 
 
-def _brms_rule(
-    result: Plan, f: Field, olds: Mapping[str, Any], news: Mapping[str, Any], brms_url: BrmsResolver
-) -> None:
-    """Another BRMS means another token; respelling the URL in effect is only recorded.
+def _brms_rule(result: Plan, olds: Mapping[str, Any], news: Mapping[str, Any], brms_url: BrmsResolver) -> None:
+    """Another BRMS means another token; respelling the BRMS in effect is only recorded.
 
-    The stored ``brms_url`` is where the token was minted. A state written before it was
-    stored is taken to live where its own echoed inputs resolve to now, so upgrading never
-    replaces anything. When the new inputs resolve to no URL at all (none configured at
-    preview), nothing can be told and nothing is replaced.
+    The fields that name the BRMS (``instance``, ``api_url``) are judged together, by the URL
+    they resolve to. The stored ``brms_url`` is where the token was minted; it is compared
+    even when no field changed, since an instance whose URL changed names another BRMS (the
+    reason is then ``brms_url``). A state written before it was stored is taken to live where
+    its own echoed inputs resolve to now, so upgrading never replaces anything. When the new
+    inputs resolve to no URL at all (none configured at preview), nothing can be told and
+    nothing is replaced.
     """
-    if is_unknown(news.get(f.name)):
-        result.replaces[f.name] = "unknown until apply"
+    fields = [f for f in INPUTS if f.effect == BRMS]
+    unknown = [f.name for f in fields if is_unknown(news.get(f.name))]
+    for name in unknown:
+        result.replaces[name] = "unknown until apply"
+    if unknown:
         return
-    respelled = f.canon(news.get(f.name)) != f.canon(olds.get(f.name))
+    respelled = [f.name for f in fields if f.canon(news.get(f.name)) != f.canon(olds.get(f.name))]
     minted_on, wanted = olds.get("brms_url") or brms_url(olds), brms_url(news)
     if wanted and minted_on != wanted:
-        result.replaces[f.name if respelled else "brms_url"] = f"token minted on {minted_on}, now {wanted}"
-    elif respelled:
-        result.updates[f.name] = "same BRMS, spelled differently"
+        for name in respelled or ["brms_url"]:
+            result.replaces[name] = f"token minted on {minted_on}, now {wanted}"
+    else:
+        for name in respelled:
+            result.updates[name] = "same BRMS, spelled differently"
 
 
 def _schedule_rule(result: Plan, f: Field, olds: Mapping[str, Any], news: Mapping[str, Any], now: datetime) -> None:

@@ -39,9 +39,9 @@ from pulumi.dynamic import (
 )
 
 from . import operations
-from .config import CONFIG_TOKEN_KEY, CONFIG_URL_KEY, ProviderConfig
 from .errors import BrmsError, ConfigError
-from .fields import INPUT_NAMES, default_of, echo
+from .fields import INPUT_NAMES, default_of, echo, is_unknown
+from .instances import ProviderConfig
 from .inputs import InputError, TokenInputs, check_news, validate_inputs
 from .plan import plan, redeploy_pending
 from .process import ProcessState, Session, process_state
@@ -82,12 +82,6 @@ def _ids_from(id_: str, props: dict[str, Any]) -> tuple[str, str]:
     return str(project_id), str(environment_id)
 
 
-def _moved(props: dict[str, Any], session: Session) -> Optional[str]:
-    """The BRMS the token was minted on, when the stack now points at another one."""
-    minted_on = props.get("brms_url")
-    return minted_on if minted_on and minted_on != session.base_url else None
-
-
 def _stored(props: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in props.items() if k != PROVIDER_KEY}
 
@@ -116,10 +110,7 @@ class EnvironmentTokenProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         """Remember stack config; validated lazily on first BRMS call."""
-        self._config = ProviderConfig(
-            api_url=req.config.get(CONFIG_URL_KEY),
-            token=req.config.get(CONFIG_TOKEN_KEY),
-        )
+        self._config = ProviderConfig.from_config(req.config.get)
 
     # -- plumbing ----------------------------------------------------------
 
@@ -130,8 +121,9 @@ class EnvironmentTokenProvider(ResourceProvider):
         return self._state if self._state is not None else process_state()
 
     def _session(self, props: dict[str, Any]) -> Session:
-        # The URL comes from the one resolution the plan uses too (ProviderConfig.brms_url_for).
-        return self._process().session(self._config.resolve(self._config.brms_url_for(props)))
+        """A session on the BRMS ``props`` (inputs, or stored outputs) live on, with that
+        BRMS's own PAT; clients, list cache and outage memory are keyed by its URL."""
+        return self._process().session(self._config.resolve(props))
 
     @staticmethod
     def _inputs(props: dict[str, Any]) -> TokenInputs:
@@ -145,6 +137,10 @@ class EnvironmentTokenProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validate and default every input; no network, unknowns pass through."""
         inputs, failures = check_news(_stored(news))
+        if not failures and not any(is_unknown(inputs.get(k)) for k in ("instance", "api_url")):
+            # A BRMS that is not configured gets no PAT: refused now, before any request.
+            problem = self._config.target_problem(inputs)
+            failures = [problem] if problem else []
         if failures:
             return CheckResult(news, [CheckFailure(key, reason) for key, reason in failures])
         if PROVIDER_KEY in news:
@@ -198,28 +194,20 @@ class EnvironmentTokenProvider(ResourceProvider):
         except ValueError:
             outs["next_rotation_at"] = None
         if inputs.redeploy and redeploy_pending(olds.get("redeploy_status")):
-            outs["redeploy_status"] = operations.retry_redeploy(self._session(news), inputs)
+            outs["redeploy_status"] = operations.retry_redeploy(self._session(outs), inputs)
         return UpdateResult(outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: leave the state when the BRMS says the environment is gone, else adopt
         what it lists (see ``operations.refreshed``)."""
         project_id, environment_id = _ids_from(id_, props)
-        session = self._session(props)
-        minted_on = _moved(props, session)
-        if minted_on:
-            raise ConfigError(
-                f"refusing to refresh environment {environment_id}: its token was minted on the BRMS at "
-                f"{minted_on}, but the stack now points at {session.base_url} (gorules:apiUrl, GORULES_URL or "
-                f"api_url). Point it back at {minted_on} to refresh, or run `pulumi up` to move the token "
-                f"(a replacement that mints a new one on {session.base_url})"
-            )
+        session = self._session(props)  # the BRMS the token was minted on, with that BRMS's PAT
         with _with_saved_credentials():
             item = operations.observe(session, project_id, environment_id, cached=True)
         if item is None:
             return ReadResult(None, {})
         outs = operations.refreshed(_stored(props), item)
-        outs["brms_url"] = session.base_url
+        outs["brms_url"] = session.base_url  # states of earlier releases learn where it lives
         return ReadResult(id_, outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -227,17 +215,17 @@ class EnvironmentTokenProvider(ResourceProvider):
         if not props.get("revoke_on_delete"):
             return
         project_id, environment_id = _ids_from(id_, props)
-        session = self._session(props)
-        minted_on = _moved(props, session)
-        if minted_on:
-            # The delete half of a move to another BRMS: the PAT in effect is for the new one.
+        minted_on = props.get("brms_url")
+        if minted_on and not self._config.is_configured(minted_on):
+            # E.g. the delete half of a move after the instance's URL changed: no PAT may go
+            # there any more, and the new token must not wait for the old BRMS.
             log.warning(
-                "warning: not revoking the token of environment %s: it lives on %s, the stack now points at %s",
-                environment_id, minted_on, session.base_url,
+                "warning: not revoking the token of environment %s: it lives on %s, which is no longer "
+                "configured (gorules:apiUrl, gorules:instances)", environment_id, minted_on,
             )
             return
         with _with_saved_credentials():
             operations.revoke(
-                session, project_id, environment_id, _stored(props),
+                self._session(props), project_id, environment_id, _stored(props),
                 redeploy_enabled=bool(default_of(props, "redeploy")),
             )

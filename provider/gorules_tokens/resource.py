@@ -22,7 +22,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     """A GoRules BRMS environment access token; creating/replacing it regenerates the token.
 
     Type token: ``pulumi-python:dynamic/gorules:EnvironmentToken``. Changing
-    ``project_id``, ``environment_id``, ``api_url`` (to another BRMS) or ``keepers``
+    ``project_id``, ``environment_id``, ``instance`` or ``api_url`` (to another BRMS) or ``keepers``
     replaces the resource (new token), as does ``rotate_after`` elapsing.
     ``access_token`` is always a secret output.
 
@@ -55,6 +55,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
         revoke_on_delete: Optional[pulumi.Input[bool]] = None,
         adopt_existing: Optional[pulumi.Input[bool]] = None,
         redeploy: Optional[pulumi.Input[bool]] = None,
+        instance: Optional[pulumi.Input[str]] = None,
         api_url: Optional[pulumi.Input[str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:

@@ -14,10 +14,15 @@ from support.brms import TokenStack, new_token_stack
 from support.engine import EngineEnv
 
 
+def _local_brms(db_path: Path, pat_prefix: str) -> Iterator[LocalBRMSServer]:
+    """One localbrms process with an admin PAT of its own."""
+    with LocalBRMSServer(db_path, pat=pat_prefix + secrets.token_urlsafe(24)) as server:
+        yield server
+
+
 @pytest.fixture
 def brms(tmp_path: Path) -> Iterator[LocalBRMSServer]:
-    with LocalBRMSServer(tmp_path / "brms.db", pat="pat-" + secrets.token_urlsafe(24)) as server:
-        yield server
+    yield from _local_brms(tmp_path / "brms.db", "pat-")
 
 
 @pytest.fixture
@@ -53,3 +58,15 @@ def user_program(program_stack, brms: LocalBRMSServer) -> Callable[..., Any]:
         return stack
 
     return make
+
+
+@pytest.fixture
+def seeded_eu(brms_eu: LocalBRMSServer) -> dict[str, Any]:
+    """A project on `eu`; its ids are unknown to the default instance."""
+    return brms_eu.seed()
+
+
+@pytest.fixture
+def brms_eu(tmp_path: Path) -> Iterator[LocalBRMSServer]:
+    """A second BRMS process with a PAT of its own: the stack's instance `eu`."""
+    yield from _local_brms(tmp_path / "brms-eu.db", "pat-eu-")

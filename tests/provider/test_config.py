@@ -5,9 +5,9 @@ from gorules_tokens.config import (
     CONFIG_URL_KEY,
     ConfigError,
     HttpSettings,
-    ProviderConfig,
     normalize_base_url,
 )
+from gorules_tokens.instances import ProviderConfig
 from gorules_tokens.errors import scrub
 from gorules_tokens.provider import EnvironmentTokenProvider
 from pulumi.dynamic import Config, ConfigureRequest
@@ -67,7 +67,11 @@ def test_resolve_precedence():
     cfg = ProviderConfig(api_url="https://cfg.example.com/api", token="cfgpat123")
     creds = cfg.resolve(environ=env)
     assert (creds.base_url, creds.pat) == ("https://cfg.example.com", "cfgpat123")
-    assert cfg.resolve("https://override.example.com", environ=env).base_url == "https://override.example.com"
+    # A resource's api_url only selects a configured BRMS (issue 13): the default's URL, respelled,
+    # gets the default PAT; any other URL gets no PAT at all.
+    assert cfg.resolve({"api_url": "https://CFG.example.com/"}, environ=env).pat == "cfgpat123"
+    with pytest.raises(ConfigError, match="api_url: https://override.example.com is not the URL"):
+        cfg.resolve({"api_url": "https://override.example.com"}, environ=env)
 
 
 def test_missing_pat_names_both_sources():

@@ -40,7 +40,7 @@ def test_token_inputs_attributes_and_defaults_are_the_table_inputs():
 def test_stack_config_keys_come_from_the_table():
     assert CONFIG_KEYS == {"projectId": "project_id", "environmentId": "environment_id", "keepers": "keepers",
                            "rotateAfter": "rotate_after", "revokeOnDelete": "revoke_on_delete",
-                           "adoptExisting": "adopt_existing", "redeploy": "redeploy"}
+                           "adoptExisting": "adopt_existing", "redeploy": "redeploy", "instance": "instance"}
     entry = {"name": "a", **{key: _sample(name) for key, name in CONFIG_KEYS.items()}}
     [parsed] = parse_environments([entry])
     assert set(parsed.given) == set(CONFIG_KEYS.values())
@@ -48,7 +48,7 @@ def test_stack_config_keys_come_from_the_table():
 
 def _sample(name):
     return {"project_id": P, "environment_id": E, "keepers": {"v": "1"}, "rotate_after": "1d",
-            "revoke_on_delete": True, "adopt_existing": True, "redeploy": False}[name]
+            "revoke_on_delete": True, "adopt_existing": True, "redeploy": False, "instance": "eu"}[name]
 
 
 def test_only_the_token_is_secret_and_echo_skips_ids_and_defaults():

@@ -2,6 +2,7 @@
 
 import pytest
 from pulumi.output import UNKNOWN  # what 3.272 hands to check/diff in preview
+from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.runtime.rpc import UNKNOWN as WIRE_UNKNOWN
 
 from gorules_tokens.provider import EnvironmentTokenProvider
@@ -30,9 +31,13 @@ def test_valid_inputs_are_normalised_and_defaults_left_out(provider):
 
 
 def test_non_default_inputs_are_kept(provider):
+    # api_url must name a configured BRMS (issue 13), so this one is configured as an instance.
+    provider.configure(ConfigureRequest(Config(
+        raw_config={"gorules:instances": '{"b": {"apiUrl": "https://b.example.com"}}'}, project_name="proj")))
     news = {"project_id": P, "environment_id": E, "keepers": {"v": "1"}, "rotate_after": "30d",
             "revoke_on_delete": True, "adopt_existing": True, "redeploy": False, "api_url": "https://b.example.com"}
-    assert provider.check({}, {**news, "__provider": PROV}).inputs == {**news, "__provider": PROV}
+    result = provider.check({}, {**news, "__provider": PROV})
+    assert result.failures == [] and result.inputs == {**news, "__provider": PROV}
 
 
 def test_provider_key_untouched(provider):

@@ -14,8 +14,19 @@ NOW = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
 DEFAULT = "https://brms.example.com"
 
 
+EU = "https://eu.example.com"
+INSTANCES = {"eu": EU, "eu-renamed": EU, "us": "https://us.example.com"}
+
+
 def resolver(default=DEFAULT):
-    return lambda props: canon_url(props.get("api_url")) or default
+    """Like ProviderConfig.brms_url_for: the stored URL, else the instance's, api_url's, the default."""
+    def url(props):
+        if props.get("brms_url"):
+            return props["brms_url"]
+        if props.get("instance"):
+            return INSTANCES.get(props["instance"])
+        return canon_url(props.get("api_url")) or default
+    return url
 
 
 def old(**over):
@@ -59,7 +70,6 @@ CASES = [
      NO_OP, [], []),
     ("unknown api_url", old(), new(api_url=UNKNOWN), 0, REPLACE_ACTION, ["api_url"], []),
     # journey 3: the BRMS a token was minted on is compared with where the inputs resolve to
-    ("minted here", old(brms_url=DEFAULT), new(), 0, NO_OP, [], []),
     ("stack moved", old(brms_url="https://old.example.com"), new(), 0, REPLACE_ACTION, ["brms_url"], []),
     ("resource moved", old(brms_url=DEFAULT), new(api_url="https://b.example.com"), 0, REPLACE_ACTION,
      ["api_url"], []),
@@ -68,6 +78,19 @@ CASES = [
     ("state of an earlier release", old(), new(), 0, NO_OP, [], []),
     ("earlier release, own api_url", old(api_url="https://b.example.com"), new(api_url="https://b.example.com/"),
      0, NO_OP, [], []),
+    # Instances (issue 13): the BRMS a token was minted on is its stored brms_url.
+    ("minted here", old(brms_url=DEFAULT), new(), 0, NO_OP, [], []),
+    ("moved to another instance", old(brms_url=DEFAULT), new(instance="eu"), 0, REPLACE_ACTION, ["instance"], []),
+    ("moved back to the default", old(brms_url=EU, instance="eu"), new(), 0, REPLACE_ACTION, ["instance"], []),
+    ("instance renamed, same URL", old(brms_url=EU, instance="eu"), new(instance="eu-renamed"), 0,
+     UPDATE_ACTION, [], ["instance"]),
+    ("the instance's URL changed", old(brms_url="https://eu-old.example.com", instance="eu"), new(instance="eu"), 0,
+     REPLACE_ACTION, ["brms_url"], []),
+    ("the default's URL changed", old(brms_url="https://old.example.com"), new(), 0, REPLACE_ACTION, ["brms_url"], []),
+    ("state before brms_url", old(), new(), 0, NO_OP, [], []),
+    ("instance named by api_url", old(brms_url=EU, instance="eu"), new(api_url=EU + "/api"), 0,
+     UPDATE_ACTION, [], ["api_url", "instance"]),
+    ("unknown instance", old(brms_url=EU, instance="eu"), new(instance=UNKNOWN), 0, REPLACE_ACTION, ["instance"], []),
 ]
 
 
@@ -84,4 +107,10 @@ def test_plan_table(olds, news, hours, action, replaced, updated):
 def test_no_url_in_effect_replaces_nothing():
     # A preview without gorules:apiUrl or GORULES_URL cannot tell where the inputs point.
     result = plan(old(brms_url="https://old.example.com"), new(), brms_url=resolver(default=None), now=NOW)
+    assert result.action == NO_OP
+
+
+def test_nothing_configured_never_replaces_a_minted_token():
+    # No URL in effect at all (say GORULES_URL unset in this shell): nothing to compare with.
+    result = plan(old(brms_url=EU), new(), brms_url=resolver(default=None), now=NOW)
     assert result.action == NO_OP

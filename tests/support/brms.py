@@ -113,6 +113,21 @@ class TokenStack:
         kwargs.setdefault("on_output", quiet)
         return self.stack.preview(**kwargs)
 
+    def set_instance(self, name: str, brms: LocalBRMSServer, url: str | None = None, pat: str | None = None) -> None:
+        """Configures instance `name` as a user would (`pulumi config set [--secret] --path`)."""
+        self.stack.set_config(f"gorules:instances.{name}.apiUrl", auto.ConfigValue(url or brms.url), path=True)
+        self.stack.set_config(f"gorules:instances.{name}.token", auto.ConfigValue(pat or brms.pat, secret=True),
+                              path=True)
+
+    def state_tokens(self) -> dict[str, str]:
+        """name -> access_token of every EnvironmentToken as stored in state now (decrypted);
+        a replaced resource still waiting for its delete (`delete: true`) is not counted."""
+        deployment = self.stack.export_stack().deployment
+        prefix = self.urn("")
+        return {r["urn"][len(prefix):]: unwrap(r["outputs"]["access_token"])
+                for r in deployment.get("resources", [])
+                if r.get("urn", "").startswith(prefix) and not r.get("delete")}
+
     def urn(self, name: str) -> str:
         return f"urn:pulumi:{self.stack.name}::gorules-tokens::pulumi-python:dynamic/gorules:EnvironmentToken::{name}"
 

@@ -94,3 +94,16 @@ def test_aliases_are_read_and_may_not_collide() -> None:
         parse_environments([good(), good(name="prod", environmentId=P, aliases=["staging"])])
     with pytest.raises(StackConfigError, match="field 'aliases': must be a list of earlier names"):
         parse_environments([good(aliases="staging")])
+
+
+def test_instance_must_be_a_configured_one() -> None:
+    ok = {"name": "eu-orders", "projectId": "123e4567-e89b-12d3-a456-426614174000",
+          "environmentId": "223e4567-e89b-12d3-a456-426614174000", "instance": "eu"}
+    [entry] = parse_environments([ok], {"eu"})
+    assert entry.given["instance"] == "eu" and entry.inputs.instance == "eu"
+    with pytest.raises(StackConfigError) as info:
+        parse_environments([ok, {**ok, "name": "b", "instance": "mars"}, {**ok, "name": "c", "instance": "no way"}], {"eu"})
+    message = str(info.value)
+    assert "environments[1] ('b'): field 'instance': unknown instance 'mars' (configured in gorules:instances: eu)" \
+        in message
+    assert "environments[2] ('c'): field 'instance': must be 1-63 letters" in message
