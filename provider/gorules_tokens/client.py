@@ -28,7 +28,7 @@ from .outage import OutageRegistry
 from .models import DeployOutcome, Environment, EnvironmentListItem, parse_deploy_outcome
 from .retry import RETRYABLE_STATUSES, RetryableStatus, RetryPolicy, is_ambiguous, is_transient, parse_retry_after
 
-USER_AGENT = "gorules-tokens-pulumi-provider/0.1"
+USER_AGENT = "gorules-tokens-pulumi-provider/0.2"
 _MAX_MESSAGE = 500
 
 OP_LIST = "list-environments"

@@ -18,6 +18,10 @@ already decrypted; the program's ``pulumi.Config("gorules").get_object("instance
 returns a dict. Both forms are accepted. The engine keeps the whole map encrypted in the
 default provider's state as soon as one leaf is secret.
 
+A little over 300 lines on purpose: parsing the instances (``Instances``) and answering
+questions about them (``ProviderConfig``) are one rule set, the PAT-by-URL rule, and keeping
+them together is what makes it impossible to pair a PAT with a URL elsewhere.
+
 For CI without stack config: ``GORULES_INSTANCES`` holds the same map as JSON (used when
 ``gorules:instances`` is not set), and ``GORULES_TOKEN_<NAME>`` the PAT of instance NAME
 (upper-cased, every character other than a letter or digit as ``_``) when the map has none.

@@ -92,8 +92,6 @@ def adopt(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any
     """Take over the live token from the environment list instead of regenerating it."""
     item = _listed(session, inputs.project_id, inputs.environment_id, operation="adopt-existing")
     token = item.token
-    if token:
-        session.ledger.note_adopted(token)
     if not token:
         raise BrmsError(
             "adopt-existing",
@@ -101,6 +99,14 @@ def adopt(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any
             "nothing to adopt (set adopt_existing=False to regenerate instead)",
             project_id=inputs.project_id, environment_id=inputs.environment_id,
         )
+    session.ledger.note_adopted(token)
+    # The engine gives a `--replace` target no diff and no old inputs, so such a create looks
+    # like a first one and adopts again; say so, since the user may have meant to rotate.
+    log.warning(
+        "warning: adopted the live token of environment %s instead of regenerating it (adopt_existing). "
+        "While adopt_existing is on, `pulumi up --replace` of this resource keeps that token; turn "
+        "adopt_existing off after the first `pulumi up`", inputs.environment_id,
+    )
     return _token_outputs(
         token, now, inputs, name=item.name, key=item.key, env_type=item.type,
         release_id=item.effective_release_id, redeploy_status=STATUS_NOT_NEEDED, source=SOURCE_ADOPTED,

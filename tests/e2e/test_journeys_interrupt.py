@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -67,7 +68,24 @@ def _interrupted_up(ts, brms, how: signal.Signals) -> None:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+        _kill_session(process.pid)
         brms.clear_faults()
+
+
+def _kill_session(sid: int) -> None:
+    """Ends what the killed CLI left behind: the engine starts its language host and plugins
+    in process groups of their own (so `killpg` misses them), but in the CLI's session."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[3]) == sid and pid != os.getpid():  # fields: state ppid pgrp session ...
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _assert_converged(ts, brms, project: str, envs: list[dict]) -> None:
