@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Collection, Optional
 
+from gorules_tokens.claims import identity
 from gorules_tokens.fields import CONFIG_KEYS
 from gorules_tokens.inputs import REQUIRED, InputError, TokenInputs, validate_inputs
 from gorules_tokens.instances import INSTANCE_NAME, INSTANCES_KEY, NAME_RULE
@@ -44,9 +45,8 @@ class EnvironmentEntry:
 
     @property
     def identity(self) -> tuple[Optional[str], str, str]:
-        """What one token belongs to: (BRMS, project, environment). The BRMS is the entry's
-        instance (None: the default); no two instances may share a URL, so the name says it."""
-        return self.inputs.instance, self.inputs.project_id, self.inputs.environment_id
+        """What one token belongs to, by the rule ``EnvironmentToken`` enforces in a program."""
+        return identity(self.inputs.project_id, self.inputs.environment_id, self.inputs.instance)
 
 
 def _describe(index: int, raw: Any) -> str:

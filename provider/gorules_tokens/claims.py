@@ -21,19 +21,27 @@ _run: Any = None  # the resource monitor of the program run the claims belong to
 _owners: dict[tuple[Optional[str], str, str], str] = {}
 
 
-def claim(resource_name: str, project_id: Any, environment_id: Any, api_url: Any) -> None:
+def identity(project_id: Any, environment_id: Any, instance: Any = None, api_url: Any = None) -> tuple[Optional[str], str, str]:
+    """What one token belongs to: (BRMS, project, environment). The BRMS is the instance's
+    name, else the resource's own URL, else None (the stack's default BRMS). The stack config
+    uses the same rule for its entries."""
+    brms = instance if instance is not None else canon_url(api_url)
+    return brms, canon_uuid(project_id), canon_uuid(environment_id)
+
+
+def claim(resource_name: str, project_id: Any, environment_id: Any, instance: Any = None, api_url: Any = None) -> None:
     """Record that ``resource_name`` owns the environment; RunError naming both if another does."""
     global _run, _owners
-    identity = (canon_url(api_url), canon_uuid(project_id), canon_uuid(environment_id))
+    key = identity(project_id, environment_id, instance, api_url)
     run = settings.SETTINGS.monitor  # one per program run, and one per mocked unit test
     with _lock:
         if run is not _run:
             _run, _owners = run, {}
-        owner = _owners.setdefault(identity, resource_name)
+        owner = _owners.setdefault(key, resource_name)
     if owner != resource_name:
-        where = f"the BRMS at {identity[0]}" if identity[0] else "the stack's BRMS"
+        where = f"the BRMS {key[0]}" if key[0] else "the stack's BRMS"
         raise pulumi.RunError(
-            f"EnvironmentToken {resource_name!r}: environment {identity[2]} of project {identity[1]} on {where} "
+            f"EnvironmentToken {resource_name!r}: environment {key[2]} of project {key[1]} on {where} "
             f"already has the EnvironmentToken {owner!r} in this program. An environment has one token, so two "
             "resources would regenerate each other's; declare one (a renamed resource keeps its token with "
             "the `aliases` resource option)"

@@ -22,6 +22,7 @@ import logging
 from typing import TYPE_CHECKING, Optional
 
 from .errors import BrmsError, scrub
+from .fields import canon_uuid
 
 if TYPE_CHECKING:
     from .client import BrmsClient
@@ -33,6 +34,9 @@ DEPLOYED = "deployed"
 UNCONFIRMED = "unconfirmed"
 CHANGE_REQUEST_PREFIX = "change_request:"
 FAILED_PREFIX = "failed:"
+# Set by the token operations, not by a deploy: `redeploy` off, or nothing to redeploy.
+SKIPPED = "skipped"
+NOT_NEEDED = "not_needed"
 _NO_APPROVAL = (None, "", "none")
 
 
@@ -82,7 +86,7 @@ def _confirm(
     """Read the outcome of an unrecognised 2xx from the environment list."""
     reason = ""
     try:
-        item = _find(client.list_environments(project_id), environment_id)
+        item = find_environment(client.list_environments(project_id), environment_id)
     except BrmsError as exc:
         item, reason = None, f"the environment list could not be read ({exc})"
     if item is not None:
@@ -110,7 +114,7 @@ def _pending_after_lost_answer(client: BrmsClient, project_id: str, environment_
     """``change_request:<id>`` when an approval-gated environment has one pending, so that the
     next ``up`` does not open a second one; None otherwise (and when the list cannot be read)."""
     try:
-        item = _find(client.list_environments(project_id), environment_id)
+        item = find_environment(client.list_environments(project_id), environment_id)
     except BrmsError:
         return None
     if item is None or item.approval_mode in _NO_APPROVAL:
@@ -138,6 +142,8 @@ def _status_from_list(item: EnvironmentListItem, release_id: str) -> Optional[st
     return None
 
 
-def _find(items: list[EnvironmentListItem], environment_id: str) -> Optional[EnvironmentListItem]:
-    wanted = environment_id.lower()
-    return next((i for i in items if i.id.lower() == wanted and not i.deleted_at), None)
+def find_environment(items: list[EnvironmentListItem], environment_id: str) -> Optional[EnvironmentListItem]:
+    """The live (not deleted) item for ``environment_id`` in an environment list, ids compared
+    canonically; the token operations use it too."""
+    wanted = canon_uuid(environment_id)
+    return next((i for i in items if canon_uuid(i.id) == wanted and not i.deleted_at), None)

@@ -29,8 +29,6 @@ For CI without stack config: ``GORULES_INSTANCES`` holds the same map as JSON (u
 Validation is lazy, as for the default instance: ``check`` and ``diff`` need URLs only, and
 an instance without a PAT fails at the first call that sends one, naming its config key.
 Messages never repeat a PAT or the raw map (it may hold PATs); they name keys and URLs.
-The module is a little over 300 lines on purpose: parsing the map and resolving against it
-are one concern, and splitting them would put the URL -> PAT rule in two places.
 """
 
 from __future__ import annotations
@@ -227,6 +225,10 @@ def _refuse_shared(default: Instance, named: Mapping[str, Instance]) -> None:
                               f"environment variable {instance.token_env}; rename one")
 
 
+class UnconfiguredBrms(ConfigError):
+    """The token lives on a BRMS the stack no longer configures: no PAT may be sent there."""
+
+
 @dataclass
 class ProviderConfig:
     """Raw values from ``configure()``; nothing here is validated eagerly."""
@@ -234,13 +236,27 @@ class ProviderConfig:
     api_url: Optional[str] = None
     token: Optional[str] = field(default=None, repr=False)
     instances: Any = field(default=None, repr=False)  # JSON text or dict; may hold PATs
+    _parsed: Any = field(default=None, init=False, repr=False, compare=False)  # (env key, Instances | error)
 
     @classmethod
     def from_config(cls, get: Callable[[str], Any]) -> "ProviderConfig":
         return cls(api_url=get(CONFIG_URL_KEY), token=get(CONFIG_TOKEN_KEY), instances=get(INSTANCES_KEY))
 
     def registry(self, environ: Optional[Mapping[str, str]] = None) -> Instances:
-        return parse_instances(self.api_url, self.token, self.instances, environ)
+        """The parsed instances. ``check``, ``diff`` and every CRUD call ask for them, so they
+        are parsed once per config and per value of the two variables the parse reads."""
+        env = os.environ if environ is None else environ
+        key = (env.get(ENV_URL), env.get(ENV_INSTANCES))
+        memo = self._parsed
+        if memo is None or memo[0] != key:
+            try:
+                parsed: Any = parse_instances(self.api_url, self.token, self.instances, env)
+            except ConfigError as exc:
+                parsed = exc
+            self._parsed = memo = (key, parsed)
+        if isinstance(memo[1], ConfigError):
+            raise ConfigError(memo[1].message) from None  # a fresh error for each caller
+        return memo[1]
 
     def default_base_url(self, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
         """The default instance's URL; None if unset or invalid. Never raises, needs no PAT."""
@@ -273,16 +289,8 @@ class ProviderConfig:
             try:
                 return normalize_base_url(api_url)
             except ConfigError:
-                return str(api_url)
+                return None  # check() refuses it; never pass an unchecked URL on
         return registry.default.url if registry else None
-
-    def is_configured(self, url: str, environ: Optional[Mapping[str, str]] = None) -> bool:
-        """Whether ``url`` (normalised) is the default's or a named instance's; False when the
-        config itself is broken."""
-        try:
-            return self.registry(environ).by_url(url) is not None
-        except ConfigError:
-            return False
 
     def target_problem(self, props: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None) -> Optional[tuple[str, str]]:
         """``(field, reason)`` when the inputs name no configured BRMS, for ``check``; None if
@@ -313,7 +321,7 @@ class ProviderConfig:
                 now_at = registry.url_for({k: v for k, v in props.items() if k != "brms_url"})
             except ConfigError:
                 now_at = None
-            raise ConfigError(
+            raise UnconfiguredBrms(
                 f"this token was minted on the BRMS at {url}, but the stack now points at {now_at or 'another BRMS'}; "
                 f"{url} is no longer configured (neither {CONFIG_URL_KEY} nor any {INSTANCES_KEY}.<name>.apiUrl), "
                 "so no PAT may be sent to it. Configure it again to refresh or delete this token, or run "

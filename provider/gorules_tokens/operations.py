@@ -12,11 +12,10 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
+from .deploys import CHANGE_REQUEST_PREFIX, NOT_NEEDED, SKIPPED, find_environment, redeploy_release
 from .errors import BrmsError, scrub
-from .fields import canon_uuid
 from .fingerprint import fingerprint
 from .inputs import TokenInputs
-from .plan import STATUS_SKIPPED
 from .schedule import format_timestamp, next_rotation_at
 
 if TYPE_CHECKING:
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gorules_tokens")
 
 REDEPLOY_COMMENT = "Redeploy after environment access token rotation (gorules-tokens)"
-
-STATUS_NOT_NEEDED = "not_needed"
 
 SOURCE_REGENERATED = "regenerated"
 SOURCE_ADOPTED = "adopted"
@@ -109,7 +106,7 @@ def adopt(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any
     )
     return _token_outputs(
         token, now, inputs, name=item.name, key=item.key, env_type=item.type,
-        release_id=item.effective_release_id, redeploy_status=STATUS_NOT_NEEDED, source=SOURCE_ADOPTED,
+        release_id=item.effective_release_id, redeploy_status=NOT_NEEDED, source=SOURCE_ADOPTED,
     )
 
 
@@ -125,7 +122,7 @@ def observe(session: Session, project_id: str, environment_id: str, *, cached: b
         if _project_gone(exc):
             return None
         raise
-    return _find(items, environment_id)
+    return find_environment(items, environment_id)
 
 
 def refreshed(outs: dict[str, Any], item: EnvironmentListItem) -> dict[str, Any]:
@@ -189,7 +186,7 @@ def revoke(session: Session, project_id: str, environment_id: str, outs: dict[st
         session.client, project_id=project_id, environment_id=environment_id,
         env_type=env.type, release_id=env.release_id, enabled=redeploy_enabled,
     )
-    if status.startswith("change_request:") or status == STATUS_SKIPPED:
+    if status.startswith(CHANGE_REQUEST_PREFIX) or status == SKIPPED:
         log.warning(
             "warning: revoked the token of environment %s, but Agents keep accepting it until a release is "
             "deployed (redeploy %s)", environment_id, scrub(status),
@@ -215,11 +212,9 @@ def redeploy(
     little) and says which outcomes a later ``up`` retries.
     """
     if env_type != "deployment" or not release_id:
-        return STATUS_NOT_NEEDED
+        return NOT_NEEDED
     if not enabled:
-        return STATUS_SKIPPED
-    from .deploys import redeploy_release
-
+        return SKIPPED
     return redeploy_release(
         client, project_id=project_id, environment_id=environment_id, release_id=release_id,
         comment=REDEPLOY_COMMENT,
@@ -229,21 +224,13 @@ def redeploy(
 def _listed(
     session: Session, project_id: str, environment_id: str, *, operation: str, cached: bool = True
 ) -> EnvironmentListItem:
-    item = _find(session.environments(project_id, cached=cached), environment_id)
+    item = find_environment(session.environments(project_id, cached=cached), environment_id)
     if item is None:
         raise BrmsError(
             operation, status=404, message="environment not found in the project's environment list",
             project_id=project_id, environment_id=environment_id,
         )
     return item
-
-
-def _find(items: list[EnvironmentListItem], environment_id: str) -> Optional[EnvironmentListItem]:
-    wanted = canon_uuid(environment_id)
-    for item in items:
-        if canon_uuid(item.id) == wanted and not item.deleted_at:
-            return item
-    return None
 
 
 def _project_gone(exc: BrmsError) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Optional
 
+from .deploys import FAILED_PREFIX, SKIPPED
 from .durations import DurationError
 from .fields import BRMS, CREATE_ONLY, IDENTITY, INPUTS, REPLACE, SCHEDULE, Field, default_of, is_unknown
 from .schedule import rotation_due
@@ -21,8 +22,6 @@ REPLACE_ACTION = "replace"
 UPDATE_ACTION = "update"
 NO_OP = "none"
 
-STATUS_SKIPPED = "skipped"
-STATUS_FAILED_PREFIX = "failed:"
 
 # Maps a resource's inputs (or its echoed outputs) to the normalised BRMS URL they resolve to,
 # None when that cannot be told (no URL configured). The config layer provides it.
@@ -45,7 +44,7 @@ class Plan:
 
 def redeploy_pending(status: Any) -> bool:
     """A redeploy that was skipped or failed earlier, which an update retries."""
-    return status == STATUS_SKIPPED or (isinstance(status, str) and status.startswith(STATUS_FAILED_PREFIX))
+    return status == SKIPPED or (isinstance(status, str) and status.startswith(FAILED_PREFIX))
 
 
 def plan(

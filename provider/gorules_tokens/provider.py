@@ -41,7 +41,7 @@ from pulumi.dynamic import (
 from . import operations
 from .errors import BrmsError, ConfigError
 from .fields import INPUT_NAMES, default_of, echo, is_unknown
-from .instances import ProviderConfig
+from .instances import ProviderConfig, UnconfiguredBrms
 from .inputs import InputError, TokenInputs, check_news, validate_inputs
 from .plan import plan, redeploy_pending
 from .process import ProcessState, Session, process_state
@@ -215,17 +215,19 @@ class EnvironmentTokenProvider(ResourceProvider):
         if not props.get("revoke_on_delete"):
             return
         project_id, environment_id = _ids_from(id_, props)
-        minted_on = props.get("brms_url")
-        if minted_on and not self._config.is_configured(minted_on):
+        try:
+            session = self._session(props)
+        except UnconfiguredBrms:
             # E.g. the delete half of a move after the instance's URL changed: no PAT may go
-            # there any more, and the new token must not wait for the old BRMS.
+            # there any more, and the new token must not wait for the old BRMS. Any other
+            # config problem fails the delete, so a token to revoke is never silently kept.
             log.warning(
                 "warning: not revoking the token of environment %s: it lives on %s, which is no longer "
-                "configured (gorules:apiUrl, gorules:instances)", environment_id, minted_on,
+                "configured (gorules:apiUrl, gorules:instances)", environment_id, props.get("brms_url"),
             )
             return
         with _with_saved_credentials():
             operations.revoke(
-                self._session(props), project_id, environment_id, _stored(props),
+                session, project_id, environment_id, _stored(props),
                 redeploy_enabled=bool(default_of(props, "redeploy")),
             )

@@ -61,10 +61,10 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     ) -> None:
         given = locals()
         # Two resources for one environment are refused; unresolved ids are checked once known.
-        if all(isinstance(v, (str, type(None))) for v in (project_id, environment_id, api_url)):
-            claim(resource_name, project_id, environment_id, api_url)
+        if all(isinstance(v, (str, type(None))) for v in (project_id, environment_id, instance, api_url)):
+            claim(resource_name, project_id, environment_id, instance, api_url)
         else:
-            given["environment_id"] = pulumi.Output.all(project_id, environment_id, api_url).apply(
+            given["environment_id"] = pulumi.Output.all(project_id, environment_id, instance, api_url).apply(
                 lambda ids: _claimed(resource_name, ids)
             )
         # Unset inputs are not sent at all: the SDK builds an Output with its own resolver for

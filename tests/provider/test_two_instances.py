@@ -171,3 +171,15 @@ def test_deleting_a_moved_token_revokes_it_on_the_brms_it_lives_on(provider, two
     provider.delete(created.id, outs)
     assert {url for url, _ in two.seen} == {EU}
     assert eu.token(eu.staging) != created.outs["access_token"]
+
+
+def test_a_delete_with_a_broken_instances_config_fails_and_keeps_the_token(provider, two) -> None:
+    # Only "that BRMS is no longer configured" may skip a revoke; a config that does not even
+    # parse must fail the delete, or the resource leaves state while its token stays live.
+    home = two.by_url[HOME]
+    created = provider.create(props(home, home.staging, revoke_on_delete=True))
+    raw = {"gorules:apiUrl": HOME, "gorules:token": home.pat, "gorules:instances": "{not json"}
+    provider.configure(ConfigureRequest(Config(raw_config=raw, project_name="gorules-tokens")))
+    with pytest.raises(ConfigError, match="gorules:instances"):
+        provider.delete(created.id, created.outs)
+    assert home.token(home.staging) == created.outs["access_token"]

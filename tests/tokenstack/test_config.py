@@ -107,3 +107,14 @@ def test_instance_must_be_a_configured_one() -> None:
     assert "environments[1] ('b'): field 'instance': unknown instance 'mars' (configured in gorules:instances: eu)" \
         in message
     assert "environments[2] ('c'): field 'instance': must be 1-63 letters" in message
+
+
+def test_one_environment_id_on_two_instances_is_two_tokens() -> None:
+    # The same ids on two BRMS (say a BRMS restored from another) are two tokens, by the same
+    # rule EnvironmentToken applies in a program (gorules_tokens.claims.identity).
+    ok = {"name": "orders", "projectId": "123e4567-e89b-12d3-a456-426614174000",
+          "environmentId": "223e4567-e89b-12d3-a456-426614174000"}
+    entries = parse_environments([ok, {**ok, "name": "orders-eu", "instance": "eu"}], {"eu"})
+    assert [e.name for e in entries] == ["orders", "orders-eu"]
+    with pytest.raises(StackConfigError, match="same project and environment"):
+        parse_environments([{**ok, "instance": "eu"}, {**ok, "name": "again", "instance": "eu"}], {"eu"})
