@@ -36,22 +36,23 @@ OP_REGENERATE = "regenerate-token"
 OP_DEPLOY = "deploy-release"
 
 _AUTH_HINT = (
-    "Check the personal access token (gorules:token / GORULES_TOKEN) and that it "
-    "grants the environments permissions on this project"
+    "Check the personal access token ({source}) and that it grants the environments permissions "
+    "on this project"
 )
 # GoRules documents no permission per endpoint. Its auth page puts deploying under
 # "Environments", the PAT enum has `releases:deploy`: name every candidate.
 _DEPLOY_FORBIDDEN_HINT = (
-    "The personal access token (gorules:token / GORULES_TOKEN) may lack the permission to deploy "
-    "releases on this project: grant `releases:deploy` (and, since GoRules does not document which "
-    "permission deploy checks, `environments:manage` if that is not enough)"
+    "The personal access token ({source}) may lack the permission to deploy releases on this "
+    "project: grant `releases:deploy` (and, since GoRules does not document which permission "
+    "deploy checks, `environments:manage` if that is not enough)"
 )
 
 
-def _hint(operation: str, status: int) -> Optional[str]:
+def _hint(operation: str, status: int, pat_source: str) -> Optional[str]:
+    """``pat_source`` names the setting the PAT came from (the default's or an instance's)."""
     if operation == OP_DEPLOY and status == 403:
-        return _DEPLOY_FORBIDDEN_HINT
-    return _AUTH_HINT if status in (401, 403) else None
+        return _DEPLOY_FORBIDDEN_HINT.format(source=pat_source)
+    return _AUTH_HINT.format(source=pat_source) if status in (401, 403) else None
 
 
 class HttpPool:
@@ -307,7 +308,7 @@ class BrmsClient:
             )
         if status >= 400:
             error, message, shaped = _brms_message(response)
-            hint = _hint(operation, status)
+            hint = _hint(operation, status, self._credentials.pat_source)
             raise BrmsError(
                 operation, status=status, error=error, message=message,
                 project_id=project_id, environment_id=environment_id, hint=hint, url=url, brms_answer=shaped,

@@ -94,6 +94,8 @@ class Credentials:
 
     base_url: str
     pat: str = field(repr=False)
+    # Where that PAT is configured (names, not values), so a refusal names the right setting.
+    pat_source: str = "gorules:token / GORULES_TOKEN"
 
     def __post_init__(self) -> None:
         register_secret(self.pat)

@@ -96,7 +96,7 @@ class Instance:
                 f"'pulumi config set --secret {'--path ' if self.name else ''}{self.token_key} <PAT>' "
                 f"or set {self.token_env}"
             )
-        return Credentials(base_url=self.url, pat=pat)
+        return Credentials(base_url=self.url, pat=pat, pat_source=f"{self.token_key} / {self.token_env}")
 
 
 def _load_map(raw: Any, source: str) -> dict[str, Any]:

@@ -55,7 +55,8 @@ log = logging.getLogger("gorules_tokens")
 # saved in state by the last `pulumi up` (the PAT included), not the current stack config.
 SAVED_PAT_HINT = (
     "refresh and destroy use the PAT saved in the stack's state by the last `pulumi up`, not the current "
-    "gorules:token. If you have changed gorules:token since, run `pulumi up` first, or repeat with "
+    "stack config. If you have changed the PAT since (gorules:token, gorules:instances.<name>.token), "
+    "run `pulumi up` first, or repeat with "
     "`--run-program` (`pulumi refresh --run-program`, `pulumi destroy --run-program`) so the current "
     "config is used; otherwise check that the PAT grants the environments permissions on this project"
 )

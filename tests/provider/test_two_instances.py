@@ -183,3 +183,13 @@ def test_a_delete_with_a_broken_instances_config_fails_and_keeps_the_token(provi
     with pytest.raises(ConfigError, match="gorules:instances"):
         provider.delete(created.id, created.outs)
     assert home.token(home.staging) == created.outs["access_token"]
+
+
+def test_a_refused_instance_pat_names_the_instance_setting(provider, two) -> None:
+    eu = two.by_url[EU]
+    configure(provider, two, eu_pat="pat-wrong-for-eu-12345")
+    with pytest.raises(BrmsError) as info:
+        provider.create(props(eu, eu.staging, instance="eu"))
+    assert info.value.status == 401
+    assert "gorules:instances.eu.token / GORULES_TOKEN_EU" in str(info.value)
+    assert "pat-wrong-for-eu" not in str(info.value)
