@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--agent-poll-interval",
         type=float,
-        default=5.0,
+        default=None,  # localbrms.agent.DEFAULT_POLL_INTERVAL_S, resolved in `serve` (it imports zen)
         help="seconds between the Agent's storage polls (GoRules' POLL_INTERVAL default: 5 s)",
     )
     serve.add_argument(
@@ -127,8 +127,11 @@ def _cmd_pat(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
+        from localbrms.agent import DEFAULT_POLL_INTERVAL_S
         from localbrms.server import AgentOptions, serve
 
+        if args.agent_poll_interval is None:
+            args.agent_poll_interval = DEFAULT_POLL_INTERVAL_S
         if not args.pat:
             print("error: --pat (or $LOCALBRMS_PAT) is required", file=sys.stderr)
             return 2

@@ -292,6 +292,17 @@ class LocalBRMSServer:
         answers without deploying or opening a change request."""
         return self.admin("PUT", "/deploy-mode", {"mode": mode, "apply": apply})  # type: ignore[no-any-return]
 
+    def set_approval_mode(self, project_id: str, environment_id: str, mode: str | None) -> dict[str, Any]:
+        """Set an environment's ``approvalMode`` through the public API, as a BRMS admin would;
+        returns the updated environment."""
+        response = httpx.put(
+            f"{self.url}{ENVIRONMENT_ROUTE.format(projectId=project_id, environmentId=environment_id)}",
+            json={"approvalMode": mode}, headers={"Authorization": f"Bearer {self.pat}"}, timeout=10,
+        )
+        if response.status_code != 200:
+            raise LocalBRMSError(f"PUT approvalMode of {environment_id} -> {response.status_code}: {response.text}")
+        return response.json()  # type: ignore[no-any-return]
+
     # -- Agent listener ------------------------------------------------------------------
 
     def agent_status(self) -> dict[str, Any]:

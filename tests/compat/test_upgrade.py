@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,14 +22,13 @@ from pulumi import automation as auto
 
 from localbrms.store import Store
 from localbrms.testing import LocalBRMSServer
-from support.brms import TOKEN_STACK_FILES, TokenStack, evaluate, quiet, unwrap
+from support.brms import TOKEN_STACK_FILES, TokenStack, evaluate, quiet, stack_resources
 from support.engine import REPO_ROOT, EngineEnv, create_stack, prepare_workspace
 
 pytestmark = pytest.mark.engine
 
 FIXTURES = sorted(p.parent for p in Path(__file__).parent.glob("*/fixture.json"))
 PICKLED_CLASS = (b"gorules_tokens.provider", b"EnvironmentTokenProvider")
-TOKEN_TYPE = "pulumi-python:dynamic/gorules:EnvironmentToken"
 
 
 def remap(text: str, mapping: dict[str, str]) -> str:
@@ -43,16 +41,6 @@ def set_live_token(db_path: Path, environment_id: str, token: str) -> None:
     """Makes the restored BRMS hold the token the state holds (the BRMS's own store)."""
     with Store(db_path).write() as conn:
         conn.execute("UPDATE environments SET access_token = ? WHERE id = ?", (token, environment_id))
-
-
-def token_resources(stack: auto.Stack) -> dict[str, dict[str, Any]]:
-    """name → decrypted outputs of every EnvironmentToken in the current state."""
-    resources = stack.export_stack().deployment.get("resources") or []
-    return {
-        r["urn"].rsplit("::", 1)[-1]: {k: unwrap(v) for k, v in r["outputs"].items()}
-        for r in resources
-        if r["type"] == TOKEN_TYPE
-    }
 
 
 def changes(summary: dict[str, int]) -> dict[str, int]:
@@ -96,7 +84,7 @@ def test_state_of_an_earlier_release_previews_refreshes_deletes_and_destroys(
         entries = json.loads(remap(json.dumps(fixture["environments"]), mapping))
         handle.configure(entries)
 
-        stored = token_resources(stack)
+        stored = stack_resources(handle)
         assert set(stored) == {"staging", "production"}
         for name, outputs in stored.items():
             pickle = base64.b64decode(outputs["__provider"])
@@ -112,7 +100,7 @@ def test_state_of_an_earlier_release_previews_refreshes_deletes_and_destroys(
 
         refresh = stack.refresh(on_output=quiet)
         assert not {"create", "delete", "replace"} & set(changes(refresh.summary.resource_changes or {}))
-        assert {name: o["access_token"] for name, o in token_resources(stack).items()} == tokens
+        assert {name: o["access_token"] for name, o in stack_resources(handle).items()} == tokens
         for name, token in tokens.items():
             assert evaluate(brms, seed["projectId"], env_ids[name], token) == 200
 
@@ -126,7 +114,7 @@ def test_state_of_an_earlier_release_previews_refreshes_deletes_and_destroys(
         assert handle.tokens() == {"production": tokens["production"]}
 
         stack.destroy(on_output=quiet)
-        assert token_resources(stack) == {}
+        assert stack_resources(handle) == {}
         # revokeOnDelete is off for production: destroying the stack leaves its token working.
         assert evaluate(brms, seed["projectId"], env_ids["production"], tokens["production"]) == 200
         assert httpx.get(brms.url + "/api/health", timeout=5).status_code == 200

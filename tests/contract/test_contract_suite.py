@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
-import httpx
 import pytest
 
 from localbrms.testing import LocalBRMSServer
+from support.brms import live_token
 
 REPO = Path(__file__).resolve().parents[2]
 READ_ONLY_CHECKS = [
@@ -29,8 +29,17 @@ def brms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBRMSServer]:
         yield server
 
 
+def assert_no_secret(secrets: list[str], text: str) -> None:
+    """A leak fails naming only each secret's first 4 characters, so the failure report does
+    not print what it caught."""
+    leaked = [s[:4] + "…" for s in secrets if s and s in text]
+    assert not leaked, f"secrets in the suite's output or report: {leaked}"
+
+
 def run(brms: LocalBRMSServer, seeded: dict[str, Any], env_key: str, tmp_path: Path, *args: str,
         **env: str) -> tuple[int, str, list[dict[str, Any]]]:
+    """Runs the suite; its stdout, stderr and --json report hold no PAT or seeded token.
+    Returns (exit code, stdout + stderr, parsed report)."""
     target = next(e for e in seeded["environments"] if e["key"] == env_key)
     report = tmp_path / "report.json"
     variables = {
@@ -42,9 +51,10 @@ def run(brms: LocalBRMSServer, seeded: dict[str, Any], env_key: str, tmp_path: P
         [str(REPO / "scripts" / "contract.sh"), "--json", str(report), *args],
         env={**os.environ, **variables}, capture_output=True, text=True, timeout=240,
     )
-    results = json.loads(report.read_text()) if report.exists() else []
-    for secret in (brms.pat, *(e["accessToken"] for e in seeded["environments"])):
-        assert secret not in done.stdout + done.stderr
+    report_text = report.read_text() if report.exists() else ""
+    results = json.loads(report_text) if report_text else []
+    assert_no_secret([brms.pat, *(e["accessToken"] for e in seeded["environments"])],
+                     done.stdout + done.stderr + report_text)
     return done.returncode, done.stdout + done.stderr, results
 
 
@@ -68,9 +78,7 @@ def test_read_only_checks_all_match_localbrms(brms: LocalBRMSServer, tmp_path: P
 def test_mutating_checks_regenerate_and_report_an_unconfirmed_deploy(brms: LocalBRMSServer, tmp_path: Path) -> None:
     seeded = brms.seed()
     prod = next(e for e in seeded["environments"] if e["key"] == "production")
-    headers = {"Authorization": f"Bearer {brms.pat}"}
-    httpx.put(f"{brms.url}/api/projects/{seeded['projectId']}/environments/{prod['id']}",
-              json={"approvalMode": "require_any"}, headers=headers, timeout=10).raise_for_status()
+    brms.set_approval_mode(seeded["projectId"], prod["id"], "require_any")
     brms.set_deploy_mode("unknown", apply=False)
     try:
         code, out, results = run(brms, seeded, "production", tmp_path, "--mutating")
@@ -80,9 +88,10 @@ def test_mutating_checks_regenerate_and_report_an_unconfirmed_deploy(brms: Local
     found = verdicts(results)
     assert found["regenerate-token"] == "match" and found["deploy-release"] == "differs", out
     assert "redeploy_status 'unconfirmed'" in out and "unrecognised" in out
-    listed = httpx.get(f"{brms.url}/api/projects/{seeded['projectId']}/environments", headers=headers,
-                       timeout=10).json()
-    assert next(e for e in listed if e["id"] == prod["id"])["accessToken"] != prod["accessToken"]
+    minted = live_token(brms, seeded["projectId"], prod["id"])
+    assert minted != prod["accessToken"]
+    # nor is the token the suite's regenerate minted, in its output or its report
+    assert_no_secret([minted], out + (tmp_path / "report.json").read_text())
 
 
 def test_a_mismatch_that_breaks_the_provider_fails_the_run(brms: LocalBRMSServer, tmp_path: Path) -> None:

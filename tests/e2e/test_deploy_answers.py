@@ -10,16 +10,11 @@ import httpx
 import pytest
 
 from localbrms.testing import DEPLOY_ROUTE
-from support.brms import env_by_name, evaluate
+from support.brms import config_entry, env_by_name, evaluate
 
 pytestmark = pytest.mark.engine
 
 UNCONFIRMED_WARNING = "redeploy_status is `unconfirmed`"
-
-
-def _entry(seed: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    env = env_by_name(seed, "production")
-    return {"name": "production", "projectId": seed["projectId"], "environmentId": env["id"], **extra}
 
 
 def _up(ts: Any) -> str:
@@ -30,13 +25,9 @@ def _up(ts: Any) -> str:
 
 def test_unrecognised_answer_with_nothing_confirmed_is_unconfirmed_once(token_stack, seeded, brms) -> None:
     env_id = env_by_name(seeded, "production")["id"]
-    response = httpx.put(
-        f"{brms.url}/api/projects/{seeded['projectId']}/environments/{env_id}",
-        json={"approvalMode": "require_any"}, headers={"Authorization": f"Bearer {brms.pat}"}, timeout=10,
-    )
-    assert response.status_code == 200, response.text
+    assert brms.set_approval_mode(seeded["projectId"], env_id, "require_any")["approvalMode"] == "require_any"
     brms.set_deploy_mode("unknown", apply=False)  # 202 with a new shape, and nothing happens
-    ts = token_stack([_entry(seeded)])
+    ts = token_stack([config_entry(seeded, "production")])
     brms.reset_metrics()
 
     first = _up(ts)
@@ -57,7 +48,7 @@ def test_unrecognised_answer_with_nothing_confirmed_is_unconfirmed_once(token_st
 def test_empty_201_is_confirmed_deployed_and_agents_follow_after_their_poll(token_stack, seeded, brms) -> None:
     env_id = env_by_name(seeded, "production")["id"]
     brms.set_deploy_mode("empty")
-    ts = token_stack([_entry(seeded)])
+    ts = token_stack([config_entry(seeded, "production")])
     brms.reset_metrics()
 
     first = _up(ts)

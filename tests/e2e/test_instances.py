@@ -18,24 +18,22 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from localbrms.testing import LocalBRMSServer
+from localbrms.testing import DEPLOY_ROUTE, ENVIRONMENTS_ROUTE, REGENERATE_ROUTE, LocalBRMSServer
 from support import state
-from support.brms import TokenStack, env_by_name, evaluate, live_token, quiet, requests_made
+from support.brms import TokenStack, config_entry, env_by_name, evaluate, live_token, quiet
 
 pytestmark = pytest.mark.engine
 
 
-def entry(seed: dict[str, Any], env: str, name: str, instance: str | None = None, **extra: Any) -> dict[str, Any]:
-    found = env_by_name(seed, env)
-    value = {"name": name, "projectId": seed["projectId"], "environmentId": found["id"], **extra}
-    if instance:
-        value["instance"] = instance
-    return value
-
-
 def counts(*servers: LocalBRMSServer) -> list[dict[str, int]]:
-    return [{"list": requests_made(s, "/environments", "GET"), "regenerate": requests_made(s, "regenerate-token"),
-             "deploy": requests_made(s, "releases/deploy"), "all": requests_made(s)} for s in servers]
+    """Requests per server by exact route template (a single-environment GET is not a list)."""
+    return [{"list": s.request_count("GET", ENVIRONMENTS_ROUTE), "regenerate": s.request_count(route=REGENERATE_ROUTE),
+             "deploy": s.request_count(route=DEPLOY_ROUTE), "all": s.request_count()} for s in servers]
+
+
+def total(*servers: LocalBRMSServer) -> int:
+    """Requests all `servers` answered since their last reset."""
+    return sum(s.request_count() for s in servers)
 
 
 def reset(*servers: LocalBRMSServer) -> None:
@@ -51,8 +49,8 @@ def two_instance_stack(token_stack, brms_eu: LocalBRMSServer, entries: list[dict
 
 def test_one_up_rotates_a_token_on_each_instance_with_its_own_pat(token_stack, seeded, brms, seeded_eu, brms_eu):
     def entries(version: str) -> list[dict[str, Any]]:
-        return [entry(seeded, "staging", "home-staging", keepers={"v": version}),
-                entry(seeded_eu, "staging", "eu-staging", "eu", keepers={"v": version})]
+        return [config_entry(seeded, "staging", "home-staging", keepers={"v": version}),
+                config_entry(seeded_eu, "staging", "eu-staging", instance="eu", keepers={"v": version})]
 
     ts = two_instance_stack(token_stack, brms_eu, entries("1"))
     assert brms.pat != brms_eu.pat
@@ -71,7 +69,7 @@ def test_one_up_rotates_a_token_on_each_instance_with_its_own_pat(token_stack, s
     ts.configure(entries("2"))
     reset(brms, brms_eu)
     assert ts.preview().change_summary.get("replace") == 2
-    assert counts(brms, brms_eu)[0]["all"] + counts(brms, brms_eu)[1]["all"] == 0
+    assert total(brms, brms_eu) == 0
     ts.up()
     rotated = counts(brms, brms_eu)
     second = ts.tokens()
@@ -96,7 +94,7 @@ def test_one_up_rotates_a_token_on_each_instance_with_its_own_pat(token_stack, s
 
 def test_refresh_of_many_tokens_lists_once_per_project_per_instance(token_stack, seeded, brms, seeded_eu, brms_eu):
     second_home, second_eu = brms.seed(), brms_eu.seed()
-    entries = [entry(seed, env, f"{label}-{env}-{i}", instance)
+    entries = [config_entry(seed, env, f"{label}-{env}-{i}", instance=instance)
                for label, instance, seeds in (("home", None, (seeded, second_home)), ("eu", "eu", (seeded_eu, second_eu)))
                for i, seed in enumerate(seeds) for env in ("staging", "production")]
     ts = two_instance_stack(token_stack, brms_eu, entries)
@@ -119,20 +117,20 @@ def test_moving_a_token_to_the_other_instance_replaces_it_there(token_stack, see
     copy_database(brms, tmp_path / "replica.db")
     with LocalBRMSServer(tmp_path / "replica.db", pat="pat-replica-7c1e0b2a9d") as replica:
         env_id = env_by_name(seeded, "staging")["id"]
-        ts = two_instance_stack(token_stack, replica, [entry(seeded, "staging", "staging")])
+        ts = two_instance_stack(token_stack, replica, [config_entry(seeded, "staging")])
         ts.up()
         before = ts.tokens()["staging"]
-        ts.configure([entry(seeded, "staging", "staging", "eu")])
+        ts.configure([config_entry(seeded, "staging", instance="eu")])
         reset(brms, replica)
         preview = ts.preview(diff=True)
         assert preview.change_summary.get("replace") == 1
-        assert counts(brms, replica)[0]["all"] + counts(brms, replica)[1]["all"] == 0
+        assert total(brms, replica) == 0
         ts.up()
         moved = ts.tokens()["staging"]
         assert moved == live_token(replica, seeded["projectId"], env_id) != before
         assert ts.resource_outputs("staging")["brms_url"] == replica.url
         # Nothing was minted on (or revoked from) the BRMS the token left.
-        assert requests_made(brms, "regenerate-token") == 0
+        assert brms.request_count(route=REGENERATE_ROUTE) == 0
         assert evaluate(brms, seeded["projectId"], env_id, before) == 200
 
         # Rotating the instance's PAT changes no token: the preview is silent and asks nobody.
@@ -166,7 +164,8 @@ def test_an_outage_of_one_instance_leaves_the_other_rotated(
 
     def entries(version: str) -> list[dict[str, Any]]:
         # The failing instance first, so its errors come before most of the other's steps start.
-        return [entry(seed, env, f"{label}-{env}-{i}", "eu" if label == "eu" else None, keepers={"v": version})
+        return [config_entry(seed, env, f"{label}-{env}-{i}", instance="eu" if label == "eu" else None,
+                             keepers={"v": version})
                 for label in ("eu", "home") for i, seed in enumerate(seeds[label])
                 for env in ("staging", "production")]
 
@@ -211,7 +210,7 @@ def test_an_outage_of_one_instance_leaves_the_other_rotated(
 def test_an_unconfigured_instance_or_url_fails_preview_with_no_request_anywhere(
     token_stack, program_stack, seeded, brms, seeded_eu, brms_eu
 ):
-    ts = two_instance_stack(token_stack, brms_eu, [entry(seeded, "staging", "staging", "mars")])
+    ts = two_instance_stack(token_stack, brms_eu, [config_entry(seeded, "staging", instance="mars")])
     reset(brms, brms_eu)
     with pytest.raises(auto.errors.CommandError) as caught:
         ts.preview()
@@ -237,8 +236,8 @@ def test_an_unconfigured_instance_or_url_fails_preview_with_no_request_anywhere(
 def test_the_consumer_picks_a_token_of_either_instance(
     token_stack, program_stack, seeded, brms, seeded_eu, brms_eu, tmp_path
 ):
-    ts = two_instance_stack(token_stack, brms_eu, [entry(seeded, "staging", "home-staging"),
-                                                   entry(seeded_eu, "staging", "eu-staging", "eu")])
+    ts = two_instance_stack(token_stack, brms_eu, [config_entry(seeded, "staging", "home-staging"),
+                                                   config_entry(seeded_eu, "staging", "eu-staging", instance="eu")])
     ts.up()
     outputs = ts.stack.outputs()
     assert outputs["brmsUrls"].value == {"home-staging": brms.url, "eu-staging": brms_eu.url}
@@ -261,7 +260,7 @@ def test_the_consumer_picks_a_token_of_either_instance(
 
 
 def test_an_instance_without_a_pat_fails_at_the_first_call_naming_its_key(token_stack, seeded, seeded_eu, brms_eu):
-    ts = token_stack([entry(seeded_eu, "staging", "eu-staging", "eu")])
+    ts = token_stack([config_entry(seeded_eu, "staging", "eu-staging", instance="eu")])
     ts.stack.set_config("gorules:instances.eu.apiUrl", auto.ConfigValue(brms_eu.url), path=True)
     reset(brms_eu)
     assert ts.preview().change_summary.get("create") == 2  # the stack and the token; no PAT needed

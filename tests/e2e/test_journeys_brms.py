@@ -15,10 +15,6 @@ from support.ingress import Ingress
 pytestmark = pytest.mark.engine
 
 
-def tokens_in_state(ts) -> dict[str, str]:
-    return {name: outs["access_token"] for name, outs in stack_resources(ts).items()}
-
-
 def test_journey2_nothing_dropped_or_revoked_on_an_answer_that_is_not_the_brms(
     engine, brms, seeded, token_stack
 ) -> None:
@@ -28,7 +24,7 @@ def test_journey2_nothing_dropped_or_revoked_on_an_answer_that_is_not_the_brms(
         ts = token_stack([config_entry(seeded, name, revokeOnDelete=True) for name in ("staging", "production")])
         ts.stack.set_config("gorules:apiUrl", auto.ConfigValue(ingress.url))
         ts.up()
-        before = tokens_in_state(ts)
+        before = ts.state_tokens()
         assert set(before) == {"staging", "production"}
 
         for mode, status in (("html404", "HTTP 404"), ("route404", "HTTP 404"), (401, "HTTP 401"),
@@ -41,17 +37,17 @@ def test_journey2_nothing_dropped_or_revoked_on_an_answer_that_is_not_the_brms(
             brms.clear_faults()
             message = str(caught.value)
             assert ingress.url in message and status in message, (mode, message[-1500:])
-            assert tokens_in_state(ts) == before, f"{mode}: the state changed"
+            assert ts.state_tokens() == before, f"{mode}: the state changed"
 
         ingress.mode = "html404"
         with pytest.raises(auto.errors.CommandError) as caught:
             ts.stack.destroy(on_output=quiet)
         assert ingress.url in str(caught.value) and "HTTP 404" in str(caught.value)
-        assert tokens_in_state(ts) == before
+        assert ts.state_tokens() == before
 
         ingress.mode = "proxy"
         ts.stack.refresh(on_output=quiet)
-        assert tokens_in_state(ts) == before
+        assert ts.state_tokens() == before
         for name, token in before.items():
             assert evaluate(brms, project, env_by_name(seeded, name)["id"], token) == 200
 
@@ -76,13 +72,13 @@ def test_journey3_another_brms_is_a_replace_in_preview_and_refresh_refuses_it(
         message = str(caught.value)
         assert f"minted on the BRMS at {brms.url}, but the stack now points at {other.url}" in message
         assert other.request_count() == 0
-    assert tokens_in_state(ts) == {"staging": token}
+    assert ts.state_tokens() == {"staging": token}
     assert evaluate(brms, project, env_id, token) == 200
 
     ts.stack.set_config("gorules:apiUrl", auto.ConfigValue(brms.url))
     assert ts.preview().change_summary == {"same": 2}
     ts.stack.refresh(on_output=quiet, run_program=True)  # the failed one saved the other URL
-    assert tokens_in_state(ts) == {"staging": token}
+    assert ts.state_tokens() == {"staging": token}
 
 
 def test_journey6_refresh_and_destroy_after_a_pat_change_say_why_and_how(brms, seeded, token_stack) -> None:
@@ -106,11 +102,11 @@ def test_journey6_refresh_and_destroy_after_a_pat_change_say_why_and_how(brms, s
         assert "saved in the stack's state by the last `pulumi up`" in output
         assert "--run-program" in output and "run `pulumi up` first" in output
         assert "pat-wrong" not in output
-    assert tokens_in_state(ts) == {"staging": token}
+    assert ts.state_tokens() == {"staging": token}
 
     # The fixes the message gives work.
     ts.engine.cli("refresh", "--run-program", "--yes", "--stack", ts.stack.name, cwd=ts.work_dir)
     ts.engine.cli("destroy", "--run-program", "--yes", "--stack", ts.stack.name, cwd=ts.work_dir)
-    assert tokens_in_state(ts) == {}
+    assert ts.state_tokens() == {}
     assert evaluate(brms, project, env_by_name(seeded, "staging")["id"], token) == 401  # revoked on destroy
     assert live_token(brms, project, env_by_name(seeded, "staging")["id"]) != token

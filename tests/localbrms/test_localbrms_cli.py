@@ -1,4 +1,5 @@
-"""``python -m localbrms seed|pat|serve`` as subprocesses, with and without a running server."""
+"""``python -m localbrms seed|pat|serve`` as subprocesses, with and without a running server,
+and `serve`'s argument defaults in-process."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -90,3 +92,17 @@ def test_serve_requires_a_pat(tmp_path: Path) -> None:
         env={"PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
+
+
+def test_serve_polls_at_the_agents_default_interval(tmp_path: Path, monkeypatch) -> None:
+    """Without ``--agent-poll-interval`` the Agent polls at GoRules' default, kept in one place
+    (``localbrms.agent``); an explicit value still wins."""
+    import localbrms.server
+    from localbrms import cli
+    from localbrms.agent import DEFAULT_POLL_INTERVAL_S
+
+    started: list[Any] = []
+    monkeypatch.setattr(localbrms.server, "serve", lambda *args: started.append(args[-1]))
+    base = ["serve", "--db", str(tmp_path / "x.db"), "--pat", "admin-pat", "--agent-port", "0"]
+    assert cli.main(base) == 0 and cli.main([*base, "--agent-poll-interval", "0.5"]) == 0
+    assert [agent.poll_interval for agent in started] == [DEFAULT_POLL_INTERVAL_S, 0.5]

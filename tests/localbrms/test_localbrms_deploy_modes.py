@@ -17,10 +17,15 @@ def _reset_mode(brms: Any) -> Iterator[None]:
     brms.set_deploy_mode("current")
 
 
-def _revision(demo: Demo) -> str | None:
+def _revision(demo: Demo) -> str:
+    """The Agent's revision of the demo project after a fresh poll; a project the Agent has not
+    loaded would make every before/after comparison pass vacuously, so it fails here."""
     demo.server.wait_for_agent_poll()
     found = [p for p in demo.server.agent_status()["projects"] if p["key"] == demo.data["projectKey"]]
-    return found[0]["revision"] if found else None
+    assert len(found) == 1, f"the Agent has not loaded project {demo.data['projectKey']}"
+    revision = found[0]["revision"]
+    assert revision, f"the Agent holds no revision of project {demo.data['projectKey']}"
+    return str(revision)
 
 
 @pytest.mark.parametrize(

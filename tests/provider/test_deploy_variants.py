@@ -63,9 +63,8 @@ def _production(brms: Any, seeded: dict[str, Any]) -> dict[str, Any]:
 def test_deploy_variant(brms, seeded, make_live_provider, caplog, variant: Variant) -> None:
     prod = seeded["env"]["production"]
     if variant.approval:
-        r = admin(brms, "PUT", f"/api/projects/{seeded['projectId']}/environments/{prod['id']}",
-                  json={"approvalMode": variant.approval})
-        assert r.status_code == 200, r.text
+        updated = brms.set_approval_mode(seeded["projectId"], prod["id"], variant.approval)
+        assert updated["approvalMode"] == variant.approval
     brms.set_deploy_mode(variant.mode, apply=variant.apply)
     brms.reset_metrics()
     provider = make_live_provider()
@@ -133,9 +132,7 @@ def test_lost_answer_on_a_gated_environment_records_the_change_request(
     """The BRMS opened the change request but the answer was lost: recording `failed:` would
     make the next `up` open a second one."""
     prod = seeded["env"]["production"]
-    r = admin(brms, "PUT", f"/api/projects/{seeded['projectId']}/environments/{prod['id']}",
-              json={"approvalMode": "require_any"})
-    assert r.status_code == 200, r.text
+    assert brms.set_approval_mode(seeded["projectId"], prod["id"], "require_any")["approvalMode"] == "require_any"
     brms.add_fault(method="POST", route=DEPLOY, times=1, **fault)
     provider = make_live_provider()
     props = checked_props(seeded["projectId"], prod["id"])

@@ -8,7 +8,8 @@ import pytest
 
 from gorules_tokens.errors import BrmsError, ConfigError
 from gorules_tokens.provider import SAVED_PAT_HINT
-FAKE_URL = "https://brms.test"  # the in-memory BRMS of tests/provider/conftest.py
+
+from .conftest import FAKE_URL  # the in-memory BRMS's address
 
 
 def created(fake_brms, provider, props_for, env=None, **extra):

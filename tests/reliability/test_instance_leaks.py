@@ -14,7 +14,6 @@ import secrets
 from pathlib import Path
 
 import pytest
-from pulumi import automation as auto
 
 from reliability._harness import entry, evaluate_status, live_tokens, seed_project
 from support import state
@@ -41,8 +40,7 @@ def test_no_pat_of_any_instance_in_plain_text(token_stack, seeded, brms, leak_wa
 
         driver = token_stack([])
         driver.env(GORULES_RETRY_ATTEMPTS="2", GORULES_RETRY_DEADLINE="5")
-        driver.stack.set_config("gorules:instances.eu.apiUrl", auto.ConfigValue(eu.url), path=True)
-        driver.stack.set_config("gorules:instances.eu.token", auto.ConfigValue(eu.pat, secret=True), path=True)
+        driver.ts.set_instance("eu", eu)
         configure("1")
         driver.up()
 
@@ -54,10 +52,10 @@ def test_no_pat_of_any_instance_in_plain_text(token_stack, seeded, brms, leak_wa
         # A wrong PAT for eu fails the up (its output is scanned), then the right one rotates.
         wrong = "pat-eu-wrong-" + secrets.token_urlsafe(24)
         leak_watch.secret(wrong, "wrong eu PAT")
-        driver.stack.set_config("gorules:instances.eu.token", auto.ConfigValue(wrong, secret=True), path=True)
+        driver.ts.set_instance("eu", eu, pat=wrong)
         configure("2")
         assert "401" in driver.fails("up")
-        driver.stack.set_config("gorules:instances.eu.token", auto.ConfigValue(eu.pat, secret=True), path=True)
+        driver.ts.set_instance("eu", eu)
         driver.up()
 
         # An outage of eu (the provider's stderr carries the errors), then back.

@@ -158,17 +158,21 @@ def new_token_stack(
     return handle
 
 
-
 def config_entry(seed: dict[str, Any], env: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
-    """One `gorules-tokens:environments` entry for a seeded environment."""
+    """One `gorules-tokens:environments` entry for a seeded environment. A None-valued extra
+    (`instance=None`) is left out, so callers can pass optional settings straight through."""
     found = env_by_name(seed, env)
-    return {"name": name or env, "projectId": seed["projectId"], "environmentId": found["id"], **extra}
+    settings = {k: v for k, v in extra.items() if v is not None}
+    return {"name": name or env, "projectId": seed["projectId"], "environmentId": found["id"], **settings}
 
 
-def stack_resources(ts: "TokenStack") -> dict[str, dict[str, Any]]:
-    """Outputs of every EnvironmentToken in state, by resource name (decrypted by the CLI)."""
+def stack_resources(stack: auto.Stack | TokenStack) -> dict[str, dict[str, Any]]:
+    """Outputs of every EnvironmentToken in state, by resource name (decrypted by the CLI).
+    Takes a bare `auto.Stack` too, for stacks of other programs (user programs, imported
+    states of earlier releases)."""
+    raw = stack.stack if isinstance(stack, TokenStack) else stack
     found = {}
-    for resource in ts.stack.export_stack().deployment.get("resources", []):
+    for resource in raw.export_stack().deployment.get("resources") or []:
         if resource.get("type", "").endswith("EnvironmentToken"):
             found[resource["urn"].rsplit("::", 1)[-1]] = {k: unwrap(v) for k, v in resource.get("outputs", {}).items()}
     return found
