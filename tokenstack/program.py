@@ -3,11 +3,16 @@ downstream stacks read through StackReference."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 
 from gorules_tokens import EnvironmentToken
 from gorules_tokens.errors import ConfigError
 from gorules_tokens.instances import Instances, parse_instances
+from gorules_tokens.rollout.consumers import CONFIG_KEY as CONSUMERS_KEY
+from gorules_tokens.rollout.consumers import ConsumersConfigError, parse_consumers
+from gorules_tokens.rollout.outputs import ACCESS_TOKENS, BRMS_URLS, FINGERPRINTS, NEXT_ROTATION_AT, ROTATED_AT
 from tokenstack.config import CONFIG_KEY, StackConfigError, parse_environments
 
 
@@ -26,7 +31,9 @@ def run() -> None:
     instances = configured_instances()
     try:
         entries = parse_environments(config.get_object(CONFIG_KEY), instances.named)
-    except StackConfigError as exc:
+        # Checked here so a bad consumers list fails the preview, before any token is touched.
+        parse_consumers(config.get_object(CONSUMERS_KEY), [e.name for e in entries], base=Path.cwd())
+    except (StackConfigError, ConsumersConfigError) as exc:
         # RunError prints just the message: the entry and the field, no traceback.
         raise pulumi.RunError(str(exc)) from None
     # A plain loop, not a helper or comprehension: the engine stores the Python stack of each
@@ -38,9 +45,10 @@ def run() -> None:
         opts = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=a) for a in entry.aliases]) if entry.aliases else None
         tokens[entry.name] = EnvironmentToken(entry.name, **entry.given, opts=opts)
 
-    pulumi.export("accessTokens", pulumi.Output.secret({name: t.access_token for name, t in tokens.items()}))
-    pulumi.export("fingerprints", {name: t.fingerprint for name, t in tokens.items()})
-    pulumi.export("rotatedAt", {name: t.rotated_at for name, t in tokens.items()})
-    pulumi.export("nextRotationAt", {name: t.next_rotation_at for name, t in tokens.items()})
+    # Output names are the rollout's contract (gorules_tokens.rollout.outputs).
+    pulumi.export(ACCESS_TOKENS, pulumi.Output.secret({name: t.access_token for name, t in tokens.items()}))
+    pulumi.export(FINGERPRINTS, {name: t.fingerprint for name, t in tokens.items()})
+    pulumi.export(ROTATED_AT, {name: t.rotated_at for name, t in tokens.items()})
+    pulumi.export(NEXT_ROTATION_AT, {name: t.next_rotation_at for name, t in tokens.items()})
     # Where each token is valid (its instance's URL), so a consumer can pick a token of any instance.
-    pulumi.export("brmsUrls", {name: t.brms_url for name, t in tokens.items()})
+    pulumi.export(BRMS_URLS, {name: t.brms_url for name, t in tokens.items()})

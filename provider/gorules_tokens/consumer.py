@@ -1,0 +1,57 @@
+"""The consumer side of a rollout: read tokens from the token stack, say which ones you hold.
+
+A consumer stack reads tokens through ``TokenStackReference`` instead of a bare
+``StackReference``; each token it hands out is remembered, and ``export_fingerprints()``
+exports ``gorulesTokenFingerprints`` (entry -> fingerprint) computed from those very values.
+The rollout compares that map with the token stack's, so what a consumer claims to hold
+cannot drift from what it actually passed on to its app::
+
+    tokens = TokenStackReference("organization/gorules-tokens/prod")
+    AppConfig("app", access_token=tokens.access_token("staging"))
+    tokens.export_fingerprints()
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+
+from .fingerprint import fingerprint
+from .rollout.outputs import ACCESS_TOKENS, BRMS_URLS, CONSUMER_FINGERPRINTS
+
+
+class TokenStackReference:
+    """The token stack, as one consumer stack reads it."""
+
+    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        self.reference = pulumi.StackReference(name, opts=opts)
+        self._handed: dict[str, pulumi.Output[str]] = {}
+
+    def access_token(self, entry: pulumi.Input[str]) -> pulumi.Output[str]:
+        """The entry's token (secret, as in the token stack); remembered for the export.
+
+        ``entry`` must be known when the program runs (a config value, not a resource's output),
+        since it becomes a key of the exported map."""
+        if not isinstance(entry, str):
+            raise TypeError("TokenStackReference.access_token: entry must be a plain string (the entry's name)")
+        token = self.reference.require_output(ACCESS_TOKENS).apply(lambda tokens: _pick(tokens, entry, ACCESS_TOKENS))
+        self._handed[entry] = token
+        return token
+
+    def brms_url(self, entry: str) -> pulumi.Output[str]:
+        """The URL of the BRMS the entry's token is valid on."""
+        return self.reference.require_output(BRMS_URLS).apply(lambda urls: _pick(urls, entry, BRMS_URLS))
+
+    def export_fingerprints(self) -> None:
+        """Exports ``gorulesTokenFingerprints`` for every token handed out (not secret)."""
+        pulumi.export(CONSUMER_FINGERPRINTS, {
+            entry: pulumi.Output.unsecret(token.apply(fingerprint)) for entry, token in self._handed.items()
+        })
+
+
+def _pick(values: dict, entry: str, output: str) -> str:
+    if entry not in values:
+        # Names the entry and the keys only, never a value: the map may hold tokens.
+        raise KeyError(f"the token stack's {output} has no entry {entry!r} (entries: {', '.join(sorted(values))})")
+    return values[entry]

@@ -1,0 +1,50 @@
+"""Which consumers are current, stale or unknown, and which ones a rollout runs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from gorules_tokens.rollout.consumers import Consumer
+from gorules_tokens.rollout.outputs import consumer_fingerprints, token_views
+from gorules_tokens.rollout.status import CURRENT, STALE, UNKNOWN, assess
+
+OUTPUTS = {
+    "accessTokens": "[secret]",
+    "fingerprints": {"staging": "sha256:aaaa", "production": "sha256:bbbb"},
+    "rotatedAt": {"staging": "2026-12-01T00:00:00Z", "production": "2026-11-01T00:00:00Z"},
+    "nextRotationAt": {"staging": None, "production": "2026-12-01T00:00:00Z"},
+}
+TOKENS = token_views(OUTPUTS)
+
+
+def test_token_views_read_the_masked_outputs_and_tell_what_is_due() -> None:
+    assert set(TOKENS) == {"staging", "production"}
+    now = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    assert TOKENS["production"].due(now) and not TOKENS["staging"].due(now)
+
+
+def test_per_entry_status_and_the_worst_one_wins() -> None:
+    shop = Consumer("../shop", "prod")  # uses every entry
+    state = assess(shop, {"staging": "sha256:aaaa", "production": "sha256:old"}, TOKENS)
+    assert dict(state.entries) == {"staging": CURRENT, "production": STALE}
+    assert state.status == STALE
+    partial = assess(shop, {"staging": "sha256:aaaa"}, TOKENS)
+    assert (partial.status, partial.unknown) == (UNKNOWN, ("production",))
+    assert assess(Consumer("../shop", "prod", ("staging",)), {"staging": "sha256:aaaa"}, TOKENS).status == CURRENT
+
+
+def test_a_rollout_runs_stale_consumers_and_unknown_ones_only_for_a_token_just_rotated() -> None:
+    silent = assess(Consumer("../legacy", "prod", ("staging",)), consumer_fingerprints({}), TOKENS)
+    assert silent.exported is None and silent.status == UNKNOWN
+    assert silent.needs_update(["staging"]) and not silent.needs_update(["production"])
+    stale = assess(Consumer("../shop", "prod", ("staging",)), {"staging": "sha256:old"}, TOKENS)
+    assert stale.needs_update([])
+    current = assess(Consumer("../shop", "prod", ("staging",)), {"staging": "sha256:aaaa"}, TOKENS)
+    assert not current.needs_update(["production"]) and current.would_follow(["staging"])
+    assert not current.would_follow(["production"])
+
+
+def test_only_fingerprints_count_as_exported() -> None:
+    exported = consumer_fingerprints({"gorulesTokenFingerprints": {"staging": "[secret]", "x": 3, "p": "sha256:bbbb"}})
+    assert exported == {"p": "sha256:bbbb"}
+    assert consumer_fingerprints({"gorulesTokenFingerprints": "sha256:aaaa"}) is None

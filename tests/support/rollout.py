@@ -1,0 +1,88 @@
+"""Rollout harness: consumer stacks of `examples/consumer/` beside a token stack, and the
+`gorules-tokens` command run as a user runs it (its console script, in a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from support.brms import TokenStack, env_by_name, quiet
+from support.engine import REPO_ROOT, VENV, EngineEnv, create_stack, prepare_workspace
+from tokenstack.stackfile import set_object_config
+
+CONSUMER_PROGRAM = REPO_ROOT / "examples" / "consumer"
+CONSUMERS_KEY = "gorules-tokens:consumers"
+
+
+@dataclass
+class ConsumerStack:
+    """One consumer: a project folder of its own, a stack, and its app's config file."""
+
+    stack: auto.Stack
+    work_dir: Path
+    app_config: Path
+    entry: str
+
+    def updates(self) -> int:
+        """How many updates its history holds: unchanged means the rollout never ran it."""
+        return sum(1 for h in self.stack.history(show_secrets=False) if h.kind == "update")
+
+    def exported(self) -> dict[str, str] | None:
+        value = self.stack.outputs().get("gorulesTokenFingerprints")
+        return None if value is None else dict(value.value)
+
+    def app(self) -> subprocess.CompletedProcess:
+        """The app itself, evaluating with the token in its config file (exit 0 on HTTP 200)."""
+        return subprocess.run([sys.executable, str(CONSUMER_PROGRAM / "app.py"), str(self.app_config)],
+                              capture_output=True, text=True, timeout=60)
+
+    def up(self) -> auto.UpResult:
+        return self.stack.up(on_output=quiet)
+
+
+def new_consumer(engine: EngineEnv, token: TokenStack, seed: dict[str, Any], folder: Path, stack_name: str,
+                 entry: str) -> ConsumerStack:
+    """A consumer stack in `folder` that hands `entry`'s token to an app."""
+    work = prepare_workspace(CONSUMER_PROGRAM, folder)
+    app_config = folder.parent / f"{stack_name}-app.json"
+    stack = create_stack(engine, work, stack_name, {
+        "gorules-consumer:tokenStack": auto.ConfigValue(f"organization/gorules-tokens/{token.stack.name}"),
+        "gorules-consumer:environment": auto.ConfigValue(entry),
+        "gorules-consumer:appConfigPath": auto.ConfigValue(str(app_config)),
+        "gorules-consumer:projectId": auto.ConfigValue(seed["projectId"]),
+        "gorules-consumer:environmentId": auto.ConfigValue(env_by_name(seed, entry)["id"]),
+    })
+    return ConsumerStack(stack=stack, work_dir=work, app_config=app_config, entry=entry)
+
+
+def declare_consumers(token: TokenStack, consumers: list[dict[str, Any]]) -> None:
+    set_object_config(token.work_dir, token.stack.name, CONSUMERS_KEY, consumers)
+
+
+@dataclass
+class CommandRun:
+    code: int
+    output: str
+    report: dict[str, Any] | None
+
+
+def gorules_tokens(engine: EngineEnv, token: TokenStack, *args: str, json_file: Path | None = None,
+                   timeout: float = 600) -> CommandRun:
+    """`gorules-tokens <args> --cwd <token project> --stack <token stack> [--json FILE]`."""
+    extra = ["--json", str(json_file)] if json_file else []
+    env = {**os.environ, **engine.env(), "GORULES_PULUMI_BIN": str(engine.bin_dir)}
+    done = subprocess.run(
+        [str(VENV / "bin" / "gorules-tokens"), *args, "--cwd", str(token.work_dir), "--stack", token.stack.name,
+         *extra],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    report = json.loads(json_file.read_text()) if json_file and json_file.exists() else None
+    return CommandRun(done.returncode, done.stdout + done.stderr, report)
+
