@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from localbrms import testing
 from support.brms import config_entry, requests_made
-from support.rollout import ConsumerStack, declare_consumers, gorules_tokens, new_consumer
+from support.rollout import ConsumerStack, declare_consumers, gorules_tokens, new_consumer, start_gorules_tokens
 
 pytestmark = pytest.mark.engine
 
@@ -180,3 +181,27 @@ def test_status_says_which_consumers_are_stale(engine, fleet, seeded, tmp_path: 
     assert {c["consumer"]: c["status"] for c in stale.report["consumers"]} == {
         "../consumer-a:app-a": "stale", "../consumer-b:app-b": "stale", "../consumer-c:app-c": "current"}
     _no_token_in(token, fresh, current, stale)
+
+
+def test_a_second_rollout_while_one_runs_fails_fast_naming_the_lock(engine, token_stack, seeded, brms,
+                                                                     tmp_path: Path) -> None:
+    token = token_stack(_environments(seeded))
+    consumer = new_consumer(engine, token, seeded, tmp_path / "consumer-a", "app-a", "staging")
+    declare_consumers(token, [{"dir": "../consumer-a", "stack": "app-a", "uses": ["staging"]}])
+    assert gorules_tokens(engine, token, "rollout").code == 0
+    token.configure(_environments(seeded, rotation="2"))
+    brms.reset_metrics()
+    # The first rollout's regenerate takes 10 s: its up holds the stack's lock meanwhile.
+    brms.add_fault(method="POST", route=testing.REGENERATE_ROUTE, delay_ms=10_000, times=1)
+    first = start_gorules_tokens(engine, token, "rollout", json_file=tmp_path / "first.json")
+    first.wait_for_line("token stack test: up")
+    first.wait_for_lock()
+    second = gorules_tokens(engine, token, "rollout", json_file=tmp_path / "second.json")
+    assert first.process.poll() is None, "the first rollout ended before the second one ran"
+    assert second.code == 1, second.output
+    assert second.report["tokenStack"]["outcome"] == "locked"
+    assert "locked" in second.report["tokenStack"]["error"] and "pulumi cancel" in second.report["nextCommand"]
+    done = first.finish()
+    assert done.code == 0, done.output
+    assert requests_made(brms, REGENERATE, "POST") == 1
+    _holds_current(token, consumer)

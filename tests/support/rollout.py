@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,16 +74,67 @@ class CommandRun:
     report: dict[str, Any] | None
 
 
+def _command(engine: EngineEnv, token: TokenStack, args: tuple[str, ...], json_file: Path | None) -> dict[str, Any]:
+    """`gorules-tokens <args> --cwd <token project> --stack <token stack> [--json FILE]`, as
+    subprocess arguments, with the engine's isolated environment."""
+    extra = ["--json", str(json_file)] if json_file else []
+    return {
+        "args": [str(VENV / "bin" / "gorules-tokens"), *args, "--cwd", str(token.work_dir),
+                 "--stack", token.stack.name, *extra],
+        "env": {**os.environ, **engine.env(), "GORULES_PULUMI_BIN": str(engine.bin_dir)},
+        "text": True,
+    }
+
+
+def _report(json_file: Path | None) -> dict[str, Any] | None:
+    return json.loads(json_file.read_text()) if json_file and json_file.exists() else None
+
+
 def gorules_tokens(engine: EngineEnv, token: TokenStack, *args: str, json_file: Path | None = None,
                    timeout: float = 600) -> CommandRun:
-    """`gorules-tokens <args> --cwd <token project> --stack <token stack> [--json FILE]`."""
-    extra = ["--json", str(json_file)] if json_file else []
-    env = {**os.environ, **engine.env(), "GORULES_PULUMI_BIN": str(engine.bin_dir)}
-    done = subprocess.run(
-        [str(VENV / "bin" / "gorules-tokens"), *args, "--cwd", str(token.work_dir), "--stack", token.stack.name,
-         *extra],
-        env=env, capture_output=True, text=True, timeout=timeout,
-    )
-    report = json.loads(json_file.read_text()) if json_file and json_file.exists() else None
-    return CommandRun(done.returncode, done.stdout + done.stderr, report)
+    """Runs the command to its end."""
+    done = subprocess.run(**_command(engine, token, args, json_file), capture_output=True, timeout=timeout)
+    return CommandRun(done.returncode, done.stdout + done.stderr, _report(json_file))
+
+
+@dataclass
+class RunningCommand:
+    """A `gorules-tokens` run in the background, watched line by line."""
+
+    process: subprocess.Popen
+    backend: Path
+    json_file: Path | None
+    lines: list[str]
+
+    def wait_for_line(self, text: str, timeout: float = 300) -> None:
+        """Blocks until the command prints a line containing `text` (bounded)."""
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise AssertionError(f"the command ended before printing {text!r}: {''.join(self.lines)}")
+            self.lines.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"no line with {text!r} within {timeout} s")
+
+    def wait_for_lock(self, timeout: float = 60) -> None:
+        """Blocks until a stack lock exists on the `file://` backend (bounded poll)."""
+        deadline = time.monotonic() + timeout
+        while not any((self.backend / ".pulumi" / "locks").rglob("*.json")):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError("no stack lock appeared")
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 600) -> CommandRun:
+        rest, _ = self.process.communicate(timeout=timeout)
+        return CommandRun(self.process.returncode, "".join(self.lines) + rest, _report(self.json_file))
+
+
+def start_gorules_tokens(engine: EngineEnv, token: TokenStack, *args: str,
+                         json_file: Path | None = None) -> RunningCommand:
+    process = subprocess.Popen(**_command(engine, token, args, json_file), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    return RunningCommand(process, engine.backend, json_file, [])
 
