@@ -196,12 +196,16 @@ class PostgresServer:
         return result.returncode == 0
 
     def _stop(self) -> None:
-        if self._running:
-            self._run_tool("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop", check=False)
-            self._running = False
-        if self.root is not None:
-            shutil.rmtree(self.root, ignore_errors=True)
-            self.root = None
+        try:
+            if self._running:
+                stopped = self._run_tool("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop", check=False)
+                if stopped.returncode != 0:  # never leave a server running on a deleted folder
+                    self._run_tool("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop", check=False)
+                self._running = False
+        finally:
+            if self.root is not None:
+                shutil.rmtree(self.root, ignore_errors=True)
+                self.root = None
 
     def _run_tool(self, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         # Output goes to a file, not a pipe: the server pg_ctl forks inherits its stdout, and a
