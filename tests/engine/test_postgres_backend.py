@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import threading
 import time
 from pathlib import Path
@@ -90,6 +91,17 @@ def test_a_server_that_cannot_start_fails_with_its_log_and_leaves_nothing() -> N
             pass
     assert 'invalid value for parameter "shared_buffers"' in str(failed.value)
     assert server.root is None
+
+
+def test_a_failing_body_still_stops_the_server_and_removes_its_data() -> None:
+    seen: dict[str, object] = {}
+    with pytest.raises(RuntimeError, match="test body failed"):
+        with PostgresServer() as server:
+            seen.update(root=server.root, port=server.port)
+            raise RuntimeError("test body failed")
+    assert not Path(seen["root"]).exists()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", seen["port"]), timeout=5).close()
 
 
 def test_up_stores_rows_and_keeps_the_secret_encrypted(

