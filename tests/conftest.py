@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 from pulumi import automation as auto
 
 from support.engine import EngineEnv, create_stack, prepare_workspace, pulumi_bin_dir
+from support.postgres import PostgresServer, database_name
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,23 @@ def engine(pulumi_bin: Path, tmp_path: Path) -> EngineEnv:
     home.mkdir()
     backend.mkdir()
     return EngineEnv(bin_dir=pulumi_bin, home=home, backend=backend)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL per pytest process; a failed start errors the test, never skips it."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_engine(pulumi_bin: Path, tmp_path: Path, postgres_server: PostgresServer, request) -> EngineEnv:
+    """Like `engine`, but the backend is a fresh database on `postgres_server`
+    (`backend` stays an unused folder; read the state with `postgres_server.rows`)."""
+    home = tmp_path / "pulumi-home"
+    home.mkdir()
+    url = postgres_server.new_database(database_name(request.node.name))
+    return EngineEnv(bin_dir=pulumi_bin, home=home, backend=tmp_path / "unused-backend", backend_url_override=url)
 
 
 @pytest.fixture

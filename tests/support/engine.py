@@ -45,10 +45,12 @@ class EngineEnv:
     home: Path
     backend: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Another backend (such as `postgres://`) instead of the `file://` folder.
+    backend_url_override: str | None = None
 
     @property
     def backend_url(self) -> str:
-        return self.backend.as_uri()
+        return self.backend_url_override or self.backend.as_uri()
 
     def env(self) -> dict[str, str]:
         values = {
