@@ -103,16 +103,15 @@ def parse_consumers(raw: Any, entries: Optional[Collection[str]] = None, base: O
                             for key in item if key not in ALLOWED]
         folder, stack = _text(item, "dir", found), _text(item, "stack", found)
         uses = _uses(item, entries, found)
+        if folder is not None and stack is not None:
+            consumer = Consumer(dir=folder, stack=stack, uses=uses)
+            key = (str(consumer.folder(base)) if base is not None else folder.rstrip("/"), stack)
+            if key in seen:
+                found.append(f"duplicate of {seen[key]} (same project folder and stack)")
+            seen.setdefault(key, here)
         problems.extend(f"{here}: {problem}" for problem in found)
-        if found or folder is None or stack is None:
-            continue
-        consumer = Consumer(dir=folder, stack=stack, uses=uses)
-        key = (str(consumer.folder(base)) if base is not None else folder.rstrip("/"), stack)
-        if key in seen:
-            problems.append(f"{here}: duplicate of {seen[key]} (same project folder and stack)")
-            continue
-        seen[key] = here
-        consumers.append(consumer)
+        if not found:
+            consumers.append(consumer)
     if problems:
         raise ConsumersConfigError(f"invalid {QUALIFIED_KEY}:\n  " + "\n  ".join(problems))
     return consumers
