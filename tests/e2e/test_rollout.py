@@ -205,3 +205,60 @@ def test_a_second_rollout_while_one_runs_fails_fast_naming_the_lock(engine, toke
     assert done.code == 0, done.output
     assert requests_made(brms, REGENERATE, "POST") == 1
     _holds_current(token, consumer)
+
+
+def test_a_bad_consumers_list_fails_the_preview_and_the_rollout_before_any_request(engine, token_stack, seeded,
+                                                                                     brms, tmp_path: Path) -> None:
+    token = token_stack(_environments(seeded))
+    declare_consumers(token, [{"dir": "../shop", "stack": "prod", "uses": ["stagign"]},
+                              {"stack": "billing"}, {"dir": "../shop", "stack": "prod"}])
+    brms.reset_metrics()
+    from pulumi import automation as auto
+    with pytest.raises(auto.errors.CommandError) as caught:
+        token.preview()
+    message = str(caught.value)
+    for expected in ("consumers[0] (../shop:prod): field 'uses': unknown entry 'stagign'",
+                     "consumers[1]: field 'dir': required",
+                     "consumers[2] (../shop:prod): duplicate of consumers[0]"):
+        assert expected in message
+    assert "Traceback" not in message
+    run = gorules_tokens(engine, token, "rollout")
+    assert run.code == 2 and "field 'uses': unknown entry 'stagign'" in run.output, run.output
+    assert requests_made(brms) == 0
+
+    declare_consumers(token, [{"dir": "../nowhere", "stack": "prod"}])
+    missing = gorules_tokens(engine, token, "rollout")
+    assert missing.code == 2 and "no Pulumi project at" in missing.output, missing.output
+    assert requests_made(brms) == 0
+
+
+def test_a_token_that_fails_blocks_its_consumers_loudly_and_a_rerun_converges(engine, token_stack, seeded, brms,
+                                                                               tmp_path: Path) -> None:
+    """A failed create leaves the engine's unknown placeholder in the token stack's outputs,
+    which makes every StackReference read nothing: the rollout says so instead of running
+    consumers that cannot succeed, and once the entry is fixed a re-run only hands on."""
+    token = token_stack(_environments(seeded))
+    consumer = new_consumer(engine, token, seeded, tmp_path / "consumer-a", "app-a", "staging")
+    declare_consumers(token, [{"dir": "../consumer-a", "stack": "app-a", "uses": ["staging"]}])
+    assert gorules_tokens(engine, token, "rollout").code == 0
+    updates = consumer.updates()
+    # staging is due; "ghost" names an environment the BRMS does not have, so its create fails.
+    ghost = {**config_entry(seeded, "production", name="ghost"), "environmentId": "00000000-0000-4000-8000-000000000000"}
+    token.configure([*_environments(seeded, rotation="2"), ghost])
+    brms.reset_metrics()
+    run = gorules_tokens(engine, token, "rollout", json_file=tmp_path / "partial.json")
+    assert run.code == 1, run.output
+    assert run.report["tokenStack"]["outcome"] == "failed" and "ghost" in run.report["tokenStack"]["error"]
+    assert [t["entry"] for t in run.report["rotated"]] == ["staging"]
+    assert requests_made(brms, REGENERATE, "POST") >= 1
+    [blocked] = run.report["consumers"]
+    assert blocked["outcome"] == "failed" and "no token for ghost" in blocked["error"]
+    assert consumer.updates() == updates
+
+    token.configure(_environments(seeded, rotation="2"))
+    brms.reset_metrics()
+    rerun = gorules_tokens(engine, token, "rollout", json_file=tmp_path / "rerun.json")
+    assert rerun.code == 0, rerun.output
+    assert requests_made(brms, REGENERATE, "POST") == 0
+    assert _outcomes(rerun) == {"../consumer-a:app-a": "updated"}
+    _holds_current(token, consumer)

@@ -46,10 +46,19 @@ def token_views(outputs: Mapping[str, Any]) -> dict[str, TokenView]:
     """Entry name -> its exported token, from the token stack's masked outputs."""
     fingerprints, rotated, due_at = (_map(outputs, k) for k in (FINGERPRINTS, ROTATED_AT, NEXT_ROTATION_AT))
     return {
-        name: TokenView(name, str(fp), rotated.get(name), due_at.get(name))
+        name: TokenView(name, fp, rotated.get(name), due_at.get(name))
         for name, fp in fingerprints.items()
-        if isinstance(fp, str)
+        # After `up --continue-on-error`, an entry whose create failed is exported as the
+        # engine's unknown placeholder: no token, so no consumer is sent to fetch it.
+        if isinstance(fp, str) and fp.startswith(PREFIX)
     }
+
+
+def unreadable_entries(outputs: Mapping[str, Any]) -> list[str]:
+    """Entries exported without a fingerprint (the engine's unknown placeholder after a failed
+    create under ``--continue-on-error``). One such value makes the whole output set unknown
+    to every ``StackReference``, so no consumer can read any token until it is gone."""
+    return [name for name, fp in _map(outputs, FINGERPRINTS).items() if not (isinstance(fp, str) and fp.startswith(PREFIX))]
 
 
 def consumer_fingerprints(outputs: Mapping[str, Any]) -> Optional[dict[str, str]]:

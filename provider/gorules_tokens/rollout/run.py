@@ -22,7 +22,7 @@ from pulumi.automation import events
 from ..errors import register_secret, scrub
 from ..schedule import parse_timestamp
 from .consumers import Consumer
-from .outputs import ACCESS_TOKENS, TokenView, consumer_fingerprints, token_views
+from .outputs import ACCESS_TOKENS, TokenView, consumer_fingerprints, token_views, unreadable_entries
 from .report import (AGENT_NOTE, FAILED, LOCKED, NOT_AFFECTED, UNVERIFIED, UPDATED, WOULD_UPDATE, Report,
                      RotatedToken, StackRun)
 from .stacks import StackHandle, StackLockedError, engine_message
@@ -172,13 +172,24 @@ class Rollout:
         self.say(f"token stack {self.token_stack.name}: {report.token_stack.outcome} "
                  f"in {report.token_stack.seconds:.1f} s")
         self._remember_tokens()
-        after = token_views(self.token_stack.masked_outputs())
+        outputs = self.token_stack.masked_outputs()
+        after = token_views(outputs)
         rotated = [name for name, view in after.items()
                    if before.get(name) is None or before[name].fingerprint != view.fingerprint]
         states = [assess(s.consumer, s.exported, after) for s in states]
         todo = [(t, s) for t, s in zip(self.targets, states) if s.needs_update(rotated)]
         finished: dict[str, Optional[datetime]] = {}
         runs: dict[str, StackRun] = {}
+        unreadable = unreadable_entries(outputs)
+        if unreadable:
+            # Running them would only fail on an unreadable StackReference: say why instead.
+            for target, state in todo:
+                runs[target.consumer.label] = StackRun(
+                    target.consumer.label, FAILED, uses=list(state.entries), status_before=state.status,
+                    error=(f"not run: the token stack exports no token for {', '.join(unreadable)} (its update "
+                           "failed), and no StackReference can read its outputs until that entry succeeds or "
+                           "is removed from the config"))
+            todo = []
         with ThreadPoolExecutor(max_workers=self.options.parallel) as pool:
             for run, end in pool.map(lambda pair: self._update(*pair, after), todo):
                 runs[run.label] = run
