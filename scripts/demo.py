@@ -1,4 +1,7 @@
-"""The main job, end to end: a local BRMS, the token stack, a rotation, a consumer app.
+"""The main job, end to end: a local BRMS, the token stack, a consumer app, and a rotation
+done twice: the old way (the token stack alone: the app stays down until someone runs the
+consumer) and as a rollout (`gorules-tokens rollout`: the consumer follows at once), with the
+outage the app itself saw measured by an app evaluating every 100 ms.
 
 Run through `./scripts/demo.sh` (which installs what is missing). Every step prints one
 progress line; secrets are only ever shown masked or as fingerprints. Exits non-zero with
@@ -13,6 +16,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,15 +24,19 @@ import httpx
 from pulumi import automation as auto
 
 REPO = Path(__file__).resolve().parents[1]
+CONSUMER = REPO / "examples" / "consumer"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(CONSUMER))
 
+from app_loop import AppLoop  # noqa: E402
 from localbrms.testing import LocalBRMSServer  # noqa: E402
 from tokenstack.stackfile import set_object_config  # noqa: E402
 
-CONSUMER = REPO / "examples" / "consumer"
 STACK = "demo"
 TOKEN_STACK_REF = f"organization/gorules-tokens/{STACK}"
 STEPS = 10
+# Where the app keeps failing in the old way before the demo heals it, as an operator would notice.
+MANUAL_WAIT_S = 3.0
 
 
 class DemoError(RuntimeError):
@@ -114,6 +122,35 @@ def quiet(_line: str) -> None:
     pass
 
 
+def gorules_tokens(demo: Demo, *args: str) -> tuple[int, list[str]]:
+    """The `gorules-tokens` command, run as a user runs it, in the token project's folder."""
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("gorules-tokens")), *args, "--cwd", str(REPO), "--stack", STACK],
+        env={**os.environ, **demo.env}, capture_output=True, text=True, timeout=600,
+    )
+    lines = [line for line in (run.stdout + run.stderr).splitlines() if line.strip()]
+    for line in lines:
+        print(f"    {line}")
+    return run.returncode, lines
+
+
+def app_outage(loop: AppLoop) -> str:
+    """The outage the app saw while the loop ran, in words."""
+    outages = loop.outages()
+    if not outages:
+        return f"the app never failed ({len(loop.calls)} calls)"
+    if len(outages) > 1:
+        raise DemoError(f"the app went down {len(outages)} times during one rotation")
+    [outage] = outages
+    if outage.seconds is None:
+        return f"the app is still down ({outage.failed_calls} failed calls)"
+    return f"the app was down {outage.seconds:.1f} s ({outage.failed_calls} failed calls of {len(loop.calls)})"
+
+
+def window_of(lines: list[str]) -> str:
+    return next((line.split("; window ")[1].split(";")[0] for line in lines if "; window " in line), "n/a")
+
+
 def main() -> int:
     home = Path(os.environ.get("GORULES_DEMO_HOME") or Path.home() / ".cache" / "gorules-tokens" / "demo")
     (home / "backend").mkdir(parents=True, exist_ok=True)
@@ -137,7 +174,7 @@ def main() -> int:
                 envs = {e["key"]: e for e in seed["environments"]}
                 print(f"    project {seed['projectId']}: " + ", ".join(f"{n} ({e['type']})" for n, e in envs.items()))
 
-                demo.step(f"creating stack `{STACK}` of gorules-tokens on {demo.env['PULUMI_BACKEND_URL']}")
+                demo.step(f"creating the token stack `{STACK}` and its consumer on {demo.env['PULUMI_BACKEND_URL']}")
                 tokens = attempt("token stack init", lambda: demo.fresh_stack(REPO))
                 tokens.set_all_config({
                     "gorules:apiUrl": auto.ConfigValue(brms.url),
@@ -153,14 +190,9 @@ def main() -> int:
                     ]
 
                 set_object_config(REPO, STACK, "gorules-tokens:environments", environments("1"))
-
-                demo.step("pulumi up: regenerating both environment tokens")
-                up = attempt("pulumi up", lambda: tokens.up(on_output=quiet))
-                print(f"    {up.summary.resource_changes}")
-                before = show_outputs(tokens)
-                old = before["accessTokens"].value["staging"]
-
-                demo.step("consumer stack: StackReference -> app config file (0600) -> app evaluates")
+                # The consumer stack the rollout keeps current: examples/consumer, reading staging.
+                set_object_config(REPO, STACK, "gorules-tokens:consumers",
+                                  [{"dir": "examples/consumer", "stack": STACK, "uses": ["staging"]}])
                 consumer = attempt("consumer stack init", lambda: demo.fresh_stack(CONSUMER))
                 app_config = home / "app" / "shipping-app.json"
                 consumer.set_all_config({
@@ -171,40 +203,67 @@ def main() -> int:
                     "gorules-consumer:projectId": auto.ConfigValue(seed["projectId"]),
                     "gorules-consumer:environmentId": auto.ConfigValue(envs["staging"]["id"]),
                 })
-                attempt("consumer up", lambda: consumer.up(on_output=quiet))
+
+                demo.step("gorules-tokens rollout: both tokens regenerated, then the consumer hands staging's on")
+                code, _ = attempt("first rollout", lambda: gorules_tokens(demo, "rollout"))
+                if code != 0:
+                    raise DemoError(f"the first rollout exited {code}")
+                before = show_outputs(tokens)
+                old = before["accessTokens"].value["staging"]
+
+                demo.step("the app evaluates with the token from its config file; status: every consumer current")
                 mode = oct(app_config.stat().st_mode & 0o777)
                 code, said = run_app(app_config)
                 print(f"    {app_config} (mode {mode}); {said}")
                 if code != 0:
                     raise DemoError("the app could not evaluate with the token from the token stack")
-
-                demo.step("rotating `staging`: its keepers change from rotation=1 to rotation=2")
-                set_object_config(REPO, STACK, "gorules-tokens:environments", environments("2"))
-                preview = attempt("pulumi preview", lambda: tokens.preview(on_output=quiet))
-                print(f"    preview: {preview.change_summary}")
-                attempt("pulumi up (rotation)", lambda: tokens.up(on_output=quiet))
-                after = show_outputs(tokens)
-                new = after["accessTokens"].value["staging"]
-
-                demo.step("checking the BRMS: the old token is refused, the new one accepted")
-                old_status = evaluate(brms.url, seed["projectId"], envs["staging"]["id"], old)
-                new_status = evaluate(brms.url, seed["projectId"], envs["staging"]["id"], new)
-                print(f"    old token -> HTTP {old_status}; new token -> HTTP {new_status}")
-                if (old_status, new_status) != (401, 200):
-                    raise DemoError(f"expected 401 for the old token and 200 for the new, got {old_status}/{new_status}")
-
-                demo.step("the app, still holding the old token, now fails")
-                code, said = run_app(app_config)
-                print(f"    {said}")
-                if code == 0:
-                    raise DemoError("the app still succeeded with a revoked token")
-
-                demo.step("consumer up hands the app the new token; the app succeeds again")
-                attempt("consumer up (after rotation)", lambda: consumer.up(on_output=quiet))
-                code, said = run_app(app_config)
-                print(f"    {said}")
+                code, _ = attempt("status", lambda: gorules_tokens(demo, "status"))
+                print(f"    status exit code {code}")
                 if code != 0:
-                    raise DemoError("the app failed after the consumer stack handed it the new token")
+                    raise DemoError(f"status exited {code} with every consumer just updated")
+
+                demo.step("the old way: `pulumi up` of the token stack alone rotates staging (rotation=1 -> 2)")
+                set_object_config(REPO, STACK, "gorules-tokens:environments", environments("2"))
+                with AppLoop(app_config) as manual:
+                    attempt("pulumi up (token stack alone)", lambda: tokens.up(on_output=quiet))
+                    time.sleep(MANUAL_WAIT_S)
+                    code, said = run_app(app_config)
+                    print(f"    {said}")
+                    if code == 0:
+                        raise DemoError("the app still succeeded with a revoked token")
+                    code, _ = attempt("status (stale)", lambda: gorules_tokens(demo, "status"))
+                    print(f"    status exit code {code}: the consumer holds a dead token, and nothing runs it")
+                    if code != 3:
+                        raise DemoError(f"status exited {code}, expected 3 (a consumer is stale)")
+
+                    demo.step("gorules-tokens rollout: nothing to rotate, the stale consumer is updated")
+                    code, _ = attempt("healing rollout", lambda: gorules_tokens(demo, "rollout"))
+                    if code != 0:
+                        raise DemoError(f"the healing rollout exited {code}")
+                    time.sleep(0.5)  # a few more calls of the app, on the new token
+                print(f"    old way: {app_outage(manual)}, until this rollout ran the consumer; "
+                      "without it, until someone runs the consumer")
+
+                demo.step("the new way: staging rotated as a rollout (rotation=2 -> 3), the app running all along")
+                mid = tokens.outputs()["accessTokens"].value["staging"]
+                set_object_config(REPO, STACK, "gorules-tokens:environments", environments("3"))
+                with AppLoop(app_config) as rolling:
+                    code, lines = attempt("rollout", lambda: gorules_tokens(demo, "rollout"))
+                    if code != 0:
+                        raise DemoError(f"the rollout exited {code}")
+                    time.sleep(0.5)
+                outage = app_outage(rolling)
+                print(f"    app-observed outage: {outage}; rollout window {window_of(lines)}")
+                if "still down" in outage:
+                    raise DemoError("the app is still down after the rollout")
+                new = tokens.outputs()["accessTokens"].value["staging"]
+
+                demo.step("checking the BRMS: the two old tokens are refused, the new one accepted")
+                statuses = [evaluate(brms.url, seed["projectId"], envs["staging"]["id"], t) for t in (old, mid, new)]
+                print(f"    old token -> HTTP {statuses[0]}; previous -> HTTP {statuses[1]}; "
+                      f"new token -> HTTP {statuses[2]}")
+                if statuses != [401, 401, 200]:
+                    raise DemoError(f"expected 401, 401 and 200, got {statuses}")
 
                 demo.step("cleaning up: destroying both stacks and stopping localbrms")
                 attempt("consumer destroy", lambda: consumer.destroy(on_output=quiet))
@@ -216,7 +275,7 @@ def main() -> int:
         print(f"[demo] FAILED at step {demo.step_no} ({current}): {type(exc).__name__}: {first_line(exc)}",
               file=sys.stderr)
         return 2
-    print("[demo] done: tokens rotated, old one refused, app re-configured and working")
+    print("[demo] done: tokens rotated by a rollout, old ones refused, the app on the new token")
     return 0
 
 

@@ -33,12 +33,16 @@ def test_demo_runs_end_to_end_and_never_prints_a_token(pulumi_bin: Path, tmp_pat
     assert run.returncode == 0, output
     for step in range(1, 11):
         assert f"[demo {step}/10]" in output
-    assert "old token -> HTTP 401; new token -> HTTP 200" in output
+    assert "old token -> HTTP 401; previous -> HTTP 401; new token -> HTTP 200" in output
     assert "accessTokens: [secret]" in output
     assert "(mode 0o600)" in output
-    # The app fails with the revoked token, then succeeds after the consumer stack's up.
-    assert output.count("app: evaluate shipping -> HTTP 200") == 2
-    assert "app: evaluate shipping -> HTTP 401" in output
+    # The old way: the app fails with the revoked token and status says its consumer is stale.
+    assert "app: evaluate shipping -> HTTP 200" in output and "app: evaluate shipping -> HTTP 401" in output
+    assert "status exit code 0" in output and "status exit code 3" in output
+    assert re.search(r"old way: the app was down \d+\.\d s .*until this rollout ran the consumer", output)
+    # The new way: a rollout, and the outage the app itself saw beside the rollout's window.
+    assert re.search(r"app-observed outage: the app was down \d+\.\d s \(\d+ failed calls of \d+\); "
+                     r"rollout window \d+\.\d s", output), output
     assert pat not in output
     # localbrms tokens are 43 url-safe characters: none may appear in what the demo prints.
     assert not TOKEN_SHAPE.search(output)
