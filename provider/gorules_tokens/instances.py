@@ -225,6 +225,17 @@ def _refuse_shared(default: Instance, named: Mapping[str, Instance]) -> None:
                               f"environment variable {instance.token_env}; rename one")
 
 
+def _stored_url(props: Mapping[str, Any]) -> Optional[str]:
+    """The stored ``brms_url`` in today's spelling (an earlier release kept ``:443``, say)."""
+    stored = props.get("brms_url")
+    if not stored:
+        return None
+    try:
+        return normalize_base_url(str(stored))
+    except ConfigError:
+        return str(stored)
+
+
 class UnconfiguredBrms(ConfigError):
     """The token lives on a BRMS the stack no longer configures: no PAT may be sent there."""
 
@@ -273,9 +284,9 @@ class ProviderConfig:
         input ``check`` refuses). ``diff`` compares what the new inputs resolve to with
         what the token was minted on. Never raises and needs no PAT.
         """
-        stored = props.get("brms_url")
+        stored = _stored_url(props)
         if stored:
-            return str(stored)
+            return stored
         try:
             registry: Optional[Instances] = self.registry(environ)
         except ConfigError:
@@ -313,8 +324,7 @@ class ProviderConfig:
         env = os.environ if environ is None else environ
         props = props or {}
         registry = self.registry(env)
-        stored = props.get("brms_url")
-        url = str(stored) if stored else registry.url_for(props)
+        url = _stored_url(props) or registry.url_for(props)
         owner = registry.by_url(url) if url else registry.default
         if owner is None:
             try:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from .deploys import FAILED_PREFIX, SKIPPED
 from .durations import DurationError
-from .fields import BRMS, CREATE_ONLY, IDENTITY, INPUTS, REPLACE, SCHEDULE, Field, default_of, is_unknown
+from .fields import BRMS, CREATE_ONLY, IDENTITY, INPUTS, REPLACE, SCHEDULE, Field, canon_url, default_of, is_unknown
 from .schedule import rotation_due
 
 REPLACE_ACTION = "replace"
@@ -100,7 +100,8 @@ def _brms_rule(result: Plan, olds: Mapping[str, Any], news: Mapping[str, Any], b
     if unknown:
         return
     respelled = [f.name for f in fields if f.canon(news.get(f.name)) != f.canon(olds.get(f.name))]
-    minted_on, wanted = olds.get("brms_url") or brms_url(olds), brms_url(news)
+    # A stored URL of an earlier release may be spelled as it normalised then (`:443`).
+    minted_on, wanted = canon_url(olds.get("brms_url")) or brms_url(olds), brms_url(news)
     if wanted and minted_on != wanted:
         for name in respelled or ["brms_url"]:
             result.replaces[name] = f"token minted on {minted_on}, now {wanted}"
