@@ -25,7 +25,7 @@ def run() -> None:
     config = pulumi.Config()
     instances = configured_instances()
     try:
-        entries = parse_environments(config.get_object(CONFIG_KEY), instances.named)
+        entries = parse_environments(config.get_object(CONFIG_KEY), instances)
     except StackConfigError as exc:
         # RunError prints just the message: the entry and the field, no traceback.
         raise pulumi.RunError(str(exc)) from None
