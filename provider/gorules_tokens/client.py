@@ -155,6 +155,11 @@ class BrmsClient:
     def base_url(self) -> str:
         return self._credentials.base_url
 
+    @property
+    def pat_source(self) -> str:
+        """Where the PAT is configured (names, never the value), for hints."""
+        return self._credentials.pat_source
+
     # -- endpoints ---------------------------------------------------------
 
     def list_environments(self, project_id: str) -> list[EnvironmentListItem]:

@@ -110,19 +110,45 @@ def adopt(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any
     )
 
 
-def observe(session: Session, project_id: str, environment_id: str, *, cached: bool) -> Optional[EnvironmentListItem]:
-    """The environment as the BRMS lists it now; None when it or its project is gone.
+def observe(
+    session: Session, project_id: str, environment_id: str, *, cached: bool, for_delete: bool = False
+) -> Optional[EnvironmentListItem]:
+    """The environment as the BRMS lists it now; None only when a successful list of the
+    project does not hold it.
 
-    Errors other than a missing project (auth, unknown route, outage) propagate, so a
-    refresh or destroy never drops a token from state because the BRMS was misreached.
+    Every error propagates, so a refresh or destroy never drops a token from state because
+    the BRMS was misreached. A 404 for the project is one of them: a PAT limited to other
+    projects may get a 404 for a project it cannot see (GoRules does not say whether 403 or
+    404), and another server's 404 for an unknown route may look like the BRMS's. Dropping
+    the token then would make the next ``up`` create it, which regenerates it.
     """
     try:
         items = session.environments(project_id, cached=cached)
     except BrmsError as exc:
-        if _project_gone(exc):
-            return None
+        if exc.status == 404:
+            raise exc.copy(hint=_project_404_hint(session.client.pat_source, for_delete)) from None
         raise
     return find_environment(items, environment_id)
+
+
+def _project_404_hint(pat_source: str, for_delete: bool) -> str:
+    cause = (
+        "The BRMS answered 404 for the project's environment list: the project may be deleted, or the "
+        f"personal access token ({pat_source}) may not be allowed to see it (a PAT limited to selected "
+        "projects), or the BRMS URL may be wrong. Nothing was changed"
+    )
+    if for_delete:
+        return (
+            f"{cause}, and the token is not counted as revoked (it may be live and merely invisible to this "
+            "PAT). Fix the PAT (then repeat with `--run-program` so the current config is used), or let the "
+            "token go without revoking it: set `revokeOnDelete: false` (revoke_on_delete=False) for this "
+            "entry and run `pulumi up` before deleting it"
+        )
+    return (
+        f"{cause}, and the token is kept in state. Fix the PAT (refresh uses the PAT saved by the last "
+        "`pulumi up`, or repeat with `--run-program`); if the project is really gone, remove the entry from "
+        "the program and run `pulumi up`, or `pulumi state delete <urn>`"
+    )
 
 
 def refreshed(outs: dict[str, Any], item: EnvironmentListItem) -> dict[str, Any]:
@@ -157,7 +183,7 @@ def retry_redeploy(session: Session, inputs: TokenInputs) -> str:
 def confirm(session: Session, project_id: str, environment_id: str, token: Optional[str]) -> Optional[bool]:
     """Whether ``token`` is still the live one (fresh list): None when the environment is
     gone or the list hides the token, so nobody can tell."""
-    item = observe(session, project_id, environment_id, cached=False)
+    item = observe(session, project_id, environment_id, cached=False, for_delete=True)
     if item is None:
         return None
     if not item.token:
@@ -231,9 +257,3 @@ def _listed(
             project_id=project_id, environment_id=environment_id,
         )
     return item
-
-
-def _project_gone(exc: BrmsError) -> bool:
-    """The BRMS itself says the project does not exist: its own JSON 404, and not for an
-    unknown route (a wrong base URL). An ingress's or proxy's 404 is never read as gone."""
-    return exc.status == 404 and exc.brms_answer and not exc.brms_message.startswith("Route ")

@@ -60,11 +60,37 @@ def test_read_keeps_state_on_a_404_that_is_not_the_brms_saying_gone(fake_brms, m
     assert info.value.status == 404 and f"at {FAKE_URL}/api/projects/" in str(info.value)
 
 
-def test_read_drops_only_on_the_brms_own_project_not_found(fake_brms, make_provider, props_for):
+def test_a_404_for_the_project_never_drops_the_token(fake_brms, make_provider, props_for):
+    """Issue 19 item 1: even the BRMS's own "Project not found" may mean a PAT limited to other
+    projects; dropping would make the next `up` regenerate. Only a list without the
+    environment drops it."""
     provider = make_provider(cache_ttl=0)
     state = created(fake_brms, provider, props_for)
     fake_brms.project_exists = False  # {"statusCode": 404, "message": "Project not found"}
-    assert provider.read(state.id, state.outs).id is None
+    with pytest.raises(BrmsError) as info:
+        provider.read(state.id, state.outs)
+    text = str(info.value)
+    assert info.value.status == 404 and fake_brms.project_id in text
+    assert "GORULES_TOKEN" in text and "limited to selected projects" in text
+    assert "pulumi state delete" in text and "remove the entry" in text
+    assert fake_brms.pat not in text and state.outs["access_token"] not in text
+    fake_brms.project_exists = True
+    fake_brms.envs[fake_brms.staging]["deletedAt"] = "2025-02-01T00:00:00Z"
+    assert provider.read(state.id, state.outs).id is None  # listed, without the environment: gone
+
+
+def test_a_404_for_the_project_is_never_a_revoke(fake_brms, make_provider, props_for):
+    provider = make_provider(cache_ttl=0)
+    state = created(fake_brms, provider, props_for, revoke_on_delete=True)
+    fake_brms.project_exists = False
+    with pytest.raises(BrmsError) as info:
+        provider.delete(state.id, state.outs)
+    text = str(info.value)
+    assert info.value.status == 404 and fake_brms.project_id in text
+    assert "not counted as revoked" in text and "revokeOnDelete: false" in text and "GORULES_TOKEN" in text
+    assert fake_brms.count("POST", "regenerate-token") == 1  # the create's only
+    fake_brms.project_exists = True
+    assert fake_brms.token(fake_brms.staging) == state.outs["access_token"]
 
 
 # -- journey 3: the BRMS in effect is part of the state -----------------------------------

@@ -132,11 +132,35 @@ def test_read_after_environment_deleted(brms, seeded, make_live_provider):
     assert gone.id is None and gone.outs == {}
 
 
-def test_read_for_unknown_project_is_gone(brms, seeded, make_live_provider):
+def test_read_for_an_unknown_project_fails_and_keeps_the_state(brms, seeded, make_live_provider):
+    """Issue 19 item 1 over HTTP: localbrms's own 404 "Project not found" fails the refresh
+    naming the project and the fix; nothing is dropped."""
     missing = "00000000-0000-4000-8000-000000000001"
-    gone = make_live_provider().read(f"{missing}/{seeded['env']['staging']['id']}", {
-        "project_id": missing, "environment_id": seeded["env"]["staging"]["id"], "access_token": "x" * 20})
-    assert gone.id is None
+    with pytest.raises(BrmsError) as info:
+        make_live_provider().read(f"{missing}/{seeded['env']['staging']['id']}", {
+            "project_id": missing, "environment_id": seeded["env"]["staging"]["id"], "access_token": "x" * 20})
+    assert info.value.status == 404 and missing in str(info.value) and "pulumi state delete" in str(info.value)
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_pat_limited_to_other_projects_never_drops_or_revokes(brms, seeded, make_live_provider, status):
+    """localbrms answers 403 for a project outside the PAT's scope; a BRMS answering 404 (not
+    documented either way) is modelled with its own error body. Both fail refresh and delete."""
+    staging = seeded["env"]["staging"]
+    created = make_live_provider().create(checked_props(seeded["projectId"], staging["id"], revoke_on_delete=True))
+    other = brms.seed()
+    scoped = brms.create_pat(["environments:manage", "releases:deploy"], projects=[other["projectId"]])
+    if status == 404:
+        brms.add_fault(method="GET", route=ENVIRONMENTS, status=404, message="Project not found")
+    provider = make_live_provider(pat=scoped)
+    for call in (lambda: provider.read(created.id, created.outs), lambda: provider.delete(created.id, created.outs)):
+        with pytest.raises(BrmsError) as info:
+            call()
+        assert info.value.status == status and seeded["projectId"] in str(info.value)
+        _assert_secret_free(info.value, scoped, brms.pat, created.outs["access_token"])
+    brms.clear_faults()
+    assert live_token(brms, seeded["projectId"], staging["id"]) == created.outs["access_token"]
+    assert count(brms, "POST", REGENERATE) == 1  # the create's only
 
 
 def test_read_with_wrong_base_path_raises_instead_of_dropping(brms, seeded, make_live_provider, monkeypatch):
