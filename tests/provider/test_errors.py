@@ -1,3 +1,5 @@
+import pytest
+
 from gorules_tokens.errors import BrmsError, ConfigError, register_secret, scrub
 
 
@@ -39,3 +41,41 @@ def test_transport_error_has_no_status():
 def test_config_error_is_scrubbed():
     register_secret("another_secret_1")
     assert "another_secret_1" not in str(ConfigError("bad another_secret_1"))
+
+
+# -- issue 19 item 6: scrubbing without holes ---------------------------------------------------
+
+def test_the_registry_never_forgets_a_secret():
+    """0.2.0 cleared every entry once 10,000 were registered, so the first token printed again."""
+    from gorules_tokens.errors import _SecretRegistry
+
+    registry = _SecretRegistry()
+    first = "envtok_first_" + "f" * 20
+    registry.register(first)
+    for i in range(10_050):
+        registry.register(f"envtok_{i:08d}_" + "x" * 16)
+    assert first not in registry.scrub(f"boom {first} boom")
+    assert registry.scrub("envtok_00010049_" + "x" * 16) == "[redacted]"
+
+
+def test_secrets_of_several_lengths_are_all_scrubbed_longest_first():
+    from gorules_tokens.errors import _SecretRegistry
+
+    registry = _SecretRegistry()
+    for secret in ("abcdef", "abcdefghij", "zz-secret-zz"):
+        registry.register(secret)
+    assert registry.scrub("abcdefghij abcdef zz-secret-zz abcde") == "[redacted] [redacted] [redacted] abcde"
+
+
+@pytest.mark.parametrize("status", [409, 500])
+def test_a_token_echoed_in_a_regenerate_error_body_is_never_printed(fake_brms, make_provider, props_for, status):
+    """The BRMS minted a token and then failed, echoing it in the error body's fields and in its
+    message: the BrmsError (and its traceback text) must not carry it."""
+    minted = "envtok_echoed_" + "e" * 24
+    body = {"statusCode": status, "error": "Conflict", "message": f"token {minted} saved, then failed",
+            "environment": {"id": fake_brms.staging, "accessToken": minted}}
+    fake_brms.fault("POST", "regenerate-token", status=status, body=body, times=10)
+    with pytest.raises(BrmsError) as info:
+        make_provider().create(props_for(fake_brms.project_id, fake_brms.staging))
+    assert info.value.status == status and "[redacted]" in str(info.value)
+    assert minted not in str(info.value) and minted not in repr(info.value.args)
