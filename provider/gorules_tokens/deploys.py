@@ -40,8 +40,12 @@ NOT_NEEDED = "not_needed"
 _NO_APPROVAL = (None, "", "none")
 
 
+UP_RETRIES = "The next `pulumi up` retries."
+
+
 def redeploy_release(
-    client: BrmsClient, *, project_id: str, environment_id: str, release_id: str, comment: str
+    client: BrmsClient, *, project_id: str, environment_id: str, release_id: str, comment: str,
+    retried_by: str = UP_RETRIES,
 ) -> str:
     """Deploy ``release_id`` to the environment and return its ``redeploy_status``.
 
@@ -61,8 +65,8 @@ def redeploy_release(
             return pending
         log.warning(
             "warning: environment %s got a new access token but redeploying release %s failed (%s); "
-            "Agents keep rejecting the new token until a release is deployed. The next `pulumi up` retries.",
-            environment_id, release_id, exc,
+            "Agents keep rejecting the new token until a release is deployed. %s",
+            environment_id, release_id, exc, retried_by,
         )
         return f"{FAILED_PREFIX}{exc.status if exc.status is not None else 'transport'}"
     if outcome.kind == "deployed":
@@ -73,8 +77,8 @@ def redeploy_release(
         log.warning(
             "warning: environment %s got a new access token but the BRMS answered the redeploy of release %s "
             "with HTTP %s and a body reporting failure (%s); Agents keep rejecting the new token until a "
-            "release is deployed. The next `pulumi up` retries.",
-            environment_id, release_id, outcome.http_status, scrub(outcome.detail),
+            "release is deployed. %s",
+            environment_id, release_id, outcome.http_status, scrub(outcome.detail), retried_by,
         )
         return outcome.status
     return _confirm(client, project_id, environment_id, release_id, outcome)

@@ -182,3 +182,29 @@ def test_one_5xx_of_a_deploy_does_not_mark_the_brms_down(fake_brms, make_provide
     outs = created(fake_brms, provider, props_for, env=fake_brms.production).outs
     assert outs["redeploy_status"] == "failed:500"
     assert created(fake_brms, provider, props_for).outs["access_token"] == fake_brms.token(fake_brms.staging)
+
+
+# -- issue 19 item 4: a revoke Agents still honour is not a success ---------------------------
+
+def test_a_delete_whose_token_a_successor_of_this_run_replaced_makes_no_call_but_the_list(
+        fake_brms, make_provider, props_for):
+    provider = make_provider()
+    old = created(fake_brms, provider, props_for, env=fake_brms.production, revoke_on_delete=True)
+    created(fake_brms, provider, props_for, env=fake_brms.production, revoke_on_delete=True, keepers={"v": "2"})
+    deploys = len(fake_brms.deploys)
+    provider.delete(old.id, old.outs)
+    assert len(fake_brms.deploys) == deploys and fake_brms.count("POST", "regenerate-token") == 2
+
+
+def test_a_delete_retried_after_a_failed_redeploy_deploys_again_and_never_regenerates(
+        fake_brms, make_provider, props_for):
+    state = created(fake_brms, make_provider(), props_for, env=fake_brms.production, revoke_on_delete=True)
+    fake_brms.fault("POST", "deploy", status=500)
+    with pytest.raises(BrmsError, match="Agents still accept the revoked token") as info:
+        make_provider().delete(state.id, state.outs)
+    assert "redeploy failed:500" in str(info.value)
+    assert fake_brms.token(fake_brms.production) != state.outs["access_token"]  # revoked on the BRMS
+    regenerates, deploys = fake_brms.count("POST", "regenerate-token"), len(fake_brms.deploys)
+    make_provider().delete(state.id, state.outs)  # the next destroy, in a new process
+    assert fake_brms.count("POST", "regenerate-token") == regenerates
+    assert len(fake_brms.deploys) == deploys + 1

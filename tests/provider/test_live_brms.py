@@ -326,3 +326,26 @@ def test_server_down_is_a_clear_transport_error(brms, seeded, make_live_provider
     with pytest.raises(BrmsError) as info:
         provider.create(checked_props(seeded["projectId"], seeded["env"]["staging"]["id"]))
     assert info.value.status is None and "ConnectError" in str(info.value)
+
+
+def test_a_revoke_agents_still_honour_fails_the_delete_until_a_redeploy_lands(brms, seeded, make_live_provider):
+    """Issue 19 item 4, on the Agent listener: the redeploy after a revoke fails (403), so the
+    delete fails and the Agent still accepts the token; the next destroy (a new process)
+    deploys again without regenerating, and only then does the delete pass."""
+    production = seeded["env"]["production"]
+    created = make_live_provider().create(checked_props(seeded["projectId"], production["id"], revoke_on_delete=True))
+    token = created.outs["access_token"]
+    assert agent_evaluate(brms, seeded, token) == 200
+    brms.add_fault(method="POST", route=DEPLOY, status=403, message="Missing permission")
+    with pytest.raises(BrmsError) as info:
+        make_live_provider().delete(created.id, created.outs)
+    text = _assert_secret_free(info.value, token, brms.pat)
+    assert "redeploy failed:403" in text and "Agents still accept the revoked token" in text
+    assert "next `pulumi destroy`" in text and "releases:deploy" in text
+    assert brms_evaluate(brms, seeded, "production", token) == 401  # revoked on the BRMS ...
+    assert agent_evaluate(brms, seeded, token) == 200  # ... but not on the Agent: hence the failure
+    brms.clear_faults()
+    make_live_provider().delete(created.id, created.outs)  # the next destroy
+    assert agent_evaluate(brms, seeded, token) == 401
+    assert count(brms, "POST", REGENERATE) == 2  # create and revoke: the retry only redeployed
+    assert count(brms, "POST", DEPLOY, 200) == 2  # create's and the retry's
