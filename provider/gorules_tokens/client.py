@@ -177,6 +177,10 @@ class BrmsClient:
         return self._credentials.base_url
 
     @property
+    def pat_fingerprint(self) -> str:
+        return self._credentials.pat_fingerprint()
+
+    @property
     def pat_source(self) -> str:
         """Where the PAT is configured (names, never the value), for hints."""
         return self._credentials.pat_source

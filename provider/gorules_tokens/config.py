@@ -19,6 +19,7 @@ from typing import Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError, register_secret
+from .fingerprint import fingerprint
 
 CONFIG_URL_KEY = "gorules:apiUrl"
 CONFIG_TOKEN_KEY = "gorules:token"
@@ -27,6 +28,8 @@ ENV_TOKEN = "GORULES_TOKEN"
 ENV_HTTP_TIMEOUT = "GORULES_HTTP_TIMEOUT"
 ENV_RETRY_ATTEMPTS = "GORULES_RETRY_ATTEMPTS"
 ENV_RETRY_DEADLINE = "GORULES_RETRY_DEADLINE"
+# Set for one `pulumi up` to retry redeploys the BRMS refused (failed:4xx) without a PAT change.
+ENV_RETRY_REDEPLOY = "GORULES_RETRY_REDEPLOY"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -117,6 +120,10 @@ class Credentials:
 
     def __post_init__(self) -> None:
         register_secret(self.pat)
+
+    def pat_fingerprint(self) -> str:
+        """Tells one PAT from another in state without storing it (``fingerprint``)."""
+        return fingerprint(self.pat)
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -13,13 +13,14 @@ instead, so the retry cannot open a second one.
 
 Statuses returned: ``deployed``, ``change_request:<id>``, ``unconfirmed``, ``failed:<status>``
 (``<status>`` is the HTTP status, or ``transport`` when no answer came back). Each call logs at
-most one warning.
+most one warning. A ``failed:<4xx>`` (``refused``) cannot heal by itself: the next ``up`` retries
+it only when the PAT changed, the resource's inputs changed, or the user asks.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import BrmsError, scrub
 from .fields import canon_uuid
@@ -41,6 +42,16 @@ _NO_APPROVAL = (None, "", "none")
 
 
 UP_RETRIES = "The next `pulumi up` retries."
+
+
+def refused(status: Any) -> bool:
+    """A redeploy the BRMS refused with a client error (``failed:403``, say): the same request
+    gets the same answer until the PAT or the config changes, so a later ``up`` does not
+    retry it by itself (408 and 429 say "try again later" and are retried like a 5xx)."""
+    if not isinstance(status, str) or not status.startswith(FAILED_PREFIX):
+        return False
+    code = status[len(FAILED_PREFIX):]
+    return code.isdigit() and 400 <= int(code) < 500 and int(code) not in (408, 429)
 
 
 def redeploy_release(

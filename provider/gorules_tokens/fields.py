@@ -225,6 +225,9 @@ TABLE: tuple[Field, ...] = (
     Field("release_id", kind=OUTPUT),
     Field("redeploy_status", kind=OUTPUT),
     Field("token_source", kind=OUTPUT),
+    # Set while redeploy_status is a refused redeploy (failed:4xx): the fingerprint of the PAT
+    # the BRMS refused, so a later plan retries once the PAT changed, and not on every `up`.
+    Field("redeploy_pat_fingerprint", kind=OUTPUT),
     # The normalised URL of the BRMS the token was minted on: where it lives, whatever the
     # inputs say now (see ``plan``), and the key that picks the PAT for read and delete.
     # States of earlier releases lack it.

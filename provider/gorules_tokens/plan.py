@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Optional
 
-from .deploys import FAILED_PREFIX, SKIPPED
+from .deploys import FAILED_PREFIX, SKIPPED, refused
 from .durations import DurationError
 from .fields import BRMS, CREATE_ONLY, IDENTITY, INPUTS, REPLACE, SCHEDULE, Field, canon_url, default_of, is_unknown
 from .schedule import rotation_due
@@ -53,8 +53,13 @@ def plan(
     *,
     brms_url: BrmsResolver,
     now: datetime,
+    retry_refused: bool = False,
 ) -> Plan:
-    """Compare the old outputs (with the ids from the resource id) to the new inputs."""
+    """Compare the old outputs (with the ids from the resource id) to the new inputs.
+
+    ``retry_refused``: a redeploy the BRMS refused (``deploys.refused``) is retried, because
+    the PAT changed since or the user asked; otherwise only a change of inputs retries it.
+    """
     result = Plan()
     _brms_rule(result, olds, news, brms_url)
     for f in INPUTS:
@@ -67,9 +72,10 @@ def plan(
     if not olds.get("access_token"):
         # A state without a token is useless (e.g. outputs wiped by an old default update).
         result.replaces["access_token"] = "the state holds no token"
-    redeploy = news.get("redeploy")
-    if not is_unknown(redeploy) and default_of(news, "redeploy") and redeploy_pending(olds.get("redeploy_status")):
-        result.updates["redeploy_status"] = f"retry the redeploy that was {olds.get('redeploy_status')}"
+    redeploy, status = news.get("redeploy"), olds.get("redeploy_status")
+    if not is_unknown(redeploy) and default_of(news, "redeploy") and redeploy_pending(status) and (
+            retry_refused or not refused(status)):
+        result.updates["redeploy_status"] = f"retry the redeploy that was {status}"
     return result
 
 
