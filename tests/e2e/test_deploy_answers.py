@@ -53,7 +53,8 @@ def test_empty_201_is_confirmed_deployed_and_agents_follow_after_their_poll(toke
 
     first = _up(ts)
     assert ts.resource_outputs("production")["redeploy_status"] == "deployed"
-    assert "warning" not in first.lower(), first[-3000:]
+    # No warning of the provider's (each names its environment); the engine's own may come and go.
+    assert not [line for line in first.splitlines() if "warning" in line.lower() and env_id in line], first[-3000:]
     token = ts.tokens()["production"]
     assert evaluate(brms, seeded["projectId"], env_id, token, agent=True) == 200
 
