@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime import settings
 
-from .errors import ConfigError
+from .errors import ConfigError, GoRulesTokensError
 from .fields import canon_url, canon_uuid
 from .instances import Instances, parse_instances
 
@@ -58,6 +58,11 @@ def _program_instances() -> Optional[Instances]:
         return None
 
 
+class DuplicateEnvironmentError(GoRulesTokensError, pulumi.RunError):
+    """Two resources for one environment in a program; a ``RunError``, so the CLI prints the
+    message without a traceback."""
+
+
 def claim(resource_name: str, project_id: Any, environment_id: Any, instance: Any = None, api_url: Any = None) -> None:
     """Record that ``resource_name`` owns the environment; RunError naming both if another does."""
     global _run, _owners, _registry
@@ -71,7 +76,7 @@ def claim(resource_name: str, project_id: Any, environment_id: Any, instance: An
         owner = _owners.setdefault(key, resource_name)
     if owner != resource_name:
         where = f"the BRMS {key[0]}" if key[0] else "the stack's BRMS"
-        raise pulumi.RunError(
+        raise DuplicateEnvironmentError(
             f"EnvironmentToken {resource_name!r}: environment {key[2]} of project {key[1]} on {where} "
             f"already has the EnvironmentToken {owner!r} in this program. An environment has one token, so two "
             "resources would regenerate each other's; declare one (a renamed resource keeps its token with "

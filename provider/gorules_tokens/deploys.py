@@ -91,7 +91,7 @@ def redeploy_release(
             "release is deployed. %s",
             environment_id, release_id, outcome.http_status, scrub(outcome.detail), retried_by,
         )
-        return outcome.status
+        return f"{FAILED_PREFIX}{outcome.http_status}"
     return _confirm(client, project_id, environment_id, release_id, outcome)
 
 
@@ -101,7 +101,7 @@ def _confirm(
     """Read the outcome of an unrecognised 2xx from the environment list."""
     reason = ""
     try:
-        item = find_environment(client.list_environments(project_id), environment_id)
+        item = listed_environment(client, project_id, environment_id)
     except BrmsError as exc:
         item, reason = None, f"the environment list could not be read ({exc})"
     if item is not None:
@@ -121,15 +121,18 @@ def _confirm(
 
 
 def _ambiguous(exc: BrmsError) -> bool:
-    """No answer, or a 5xx: the BRMS may have processed the deploy (the client did not retry it)."""
-    return exc.status is None or exc.status >= 500
+    """The BRMS may have processed the deploy, by the client's one rule (a 503 says it did
+    not). Loaded here, at the first deploy, so a preview never imports the wire client."""
+    from .retry import status_may_have_applied
+
+    return status_may_have_applied(exc.status)
 
 
 def _pending_after_lost_answer(client: BrmsClient, project_id: str, environment_id: str) -> Optional[str]:
     """``change_request:<id>`` when an approval-gated environment has one pending, so that the
     next ``up`` does not open a second one; None otherwise (and when the list cannot be read)."""
     try:
-        item = find_environment(client.list_environments(project_id), environment_id)
+        item = listed_environment(client, project_id, environment_id)
     except BrmsError:
         return None
     if item is None or item.approval_mode in _NO_APPROVAL:
@@ -155,6 +158,11 @@ def _status_from_list(item: EnvironmentListItem, release_id: str) -> Optional[st
     if current is not None and current.lower() == release_id.lower():
         return DEPLOYED
     return None
+
+
+def listed_environment(client: BrmsClient, project_id: str, environment_id: str) -> Optional[EnvironmentListItem]:
+    """The environment as a fresh (uncached) list shows it, None when the list lacks it."""
+    return find_environment(client.list_environments(project_id), environment_id)
 
 
 def find_environment(items: list[EnvironmentListItem], environment_id: str) -> Optional[EnvironmentListItem]:

@@ -69,8 +69,22 @@ def scrub(text: str) -> str:
     return SECRETS.scrub(text)
 
 
-class GoRulesProviderError(Exception):
-    """Base class; the message is scrubbed at construction time."""
+class GoRulesTokensError(Exception):
+    """Base of every error this package raises (as ``httpx.HTTPError`` is of httpx's): one
+    ``except GoRulesTokensError`` catches them all. The message is scrubbed at construction.
+
+    The tree (``provider/README.md``, Errors)::
+
+        GoRulesTokensError
+        ├── ConfigError              the stack config or the environment: URL, PAT, instances, tuning
+        │   └── UnconfiguredBrms     a token lives on a BRMS the stack no longer configures
+        ├── InvalidValueError        also a ValueError: one value is invalid
+        │   ├── InputError           EnvironmentToken inputs (each problem names its field)
+        │   ├── FieldError           one field's value
+        │   └── DurationError        a duration such as ``30d``
+        ├── BrmsError                a BRMS call failed (operation, status, URL, environment)
+        └── DuplicateEnvironmentError  also a pulumi.RunError: two resources for one environment
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(scrub(message))
@@ -80,11 +94,15 @@ class GoRulesProviderError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-class ConfigError(GoRulesProviderError):
+class ConfigError(GoRulesTokensError):
     """Missing or invalid provider configuration (URL, PAT, timeouts)."""
 
 
-class BrmsError(GoRulesProviderError):
+class InvalidValueError(GoRulesTokensError, ValueError):
+    """A value the user gave is invalid; a ``ValueError`` too, as before 0.3."""
+
+
+class BrmsError(GoRulesTokensError):
     """A BRMS call failed.
 
     Carries the operation name, HTTP status (None for transport failures), the
@@ -155,7 +173,3 @@ class BrmsError(GoRulesProviderError):
             url=self.url,
             brms_answer=self.brms_answer,
         )
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404

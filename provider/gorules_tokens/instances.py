@@ -269,13 +269,6 @@ class ProviderConfig:
             raise ConfigError(memo[1].message) from None  # a fresh error for each caller
         return memo[1]
 
-    def default_base_url(self, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
-        """The default instance's URL; None if unset or invalid. Never raises, needs no PAT."""
-        try:
-            return self.registry(environ).default.url
-        except ConfigError:
-            return None
-
     def brms_url_for(self, props: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
         """The normalised URL of the BRMS a resource's inputs (or its stored outputs) point at.
 

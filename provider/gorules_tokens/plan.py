@@ -18,11 +18,6 @@ from .durations import DurationError
 from .fields import BRMS, CREATE_ONLY, IDENTITY, INPUTS, REPLACE, SCHEDULE, Field, canon_url, default_of, is_unknown
 from .schedule import rotation_due
 
-REPLACE_ACTION = "replace"
-UPDATE_ACTION = "update"
-NO_OP = "none"
-
-
 # Maps a resource's inputs (or its echoed outputs) to the normalised BRMS URL they resolve to,
 # None when that cannot be told (no URL configured). The config layer provides it.
 BrmsResolver = Callable[[Mapping[str, Any]], Optional[str]]
@@ -34,12 +29,6 @@ class Plan:
 
     replaces: dict[str, str] = field(default_factory=dict)
     updates: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def action(self) -> str:
-        if self.replaces:
-            return REPLACE_ACTION
-        return UPDATE_ACTION if self.updates else NO_OP
 
 
 def redeploy_pending(status: Any) -> bool:

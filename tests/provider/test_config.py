@@ -139,10 +139,10 @@ def test_pat_must_be_printable_ascii():
         assert bad not in str(info.value)
 
 
-def test_default_base_url_never_raises():
-    assert ProviderConfig().default_base_url({}) is None
-    assert ProviderConfig().default_base_url({"GORULES_URL": "http://bad.example.com"}) is None
-    assert ProviderConfig(api_url="https://a.example.com/api").default_base_url({}) == "https://a.example.com"
+def test_the_url_in_effect_never_raises():
+    assert ProviderConfig().brms_url_for({}, {}) is None
+    assert ProviderConfig().brms_url_for({}, {"GORULES_URL": "http://bad.example.com"}) is None
+    assert ProviderConfig(api_url="https://a.example.com/api").brms_url_for({}, {}) == "https://a.example.com"
 
 
 def test_process_state_takes_http_tuning_from_env(monkeypatch):

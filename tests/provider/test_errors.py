@@ -22,7 +22,7 @@ def test_brms_error_message_names_everything():
     for part in ("regenerate-token", "HTTP 403", "Forbidden", "Missing permission", "environment e-1", "project p-1",
                  "Check the PAT"):
         assert part in text
-    assert err.status == 403 and not err.not_found
+    assert err.status == 403
 
 
 def test_brms_error_scrubs_message_and_copy_is_equal():
@@ -79,3 +79,45 @@ def test_a_token_echoed_in_a_regenerate_error_body_is_never_printed(fake_brms, m
         make_provider().create(props_for(fake_brms.project_id, fake_brms.staging))
     assert info.value.status == status and "[redacted]" in str(info.value)
     assert minted not in str(info.value) and minted not in repr(info.value.args)
+
+
+# -- one exported error tree (issue 19, smaller) ------------------------------------------------
+
+def test_one_base_catches_every_error_the_package_raises():
+    """Each error comes from a real code path and is caught as ``GoRulesTokensError``, and the
+    value errors stay ``ValueError``s (as ``httpx.HTTPError`` roots httpx's own tree)."""
+    import pulumi
+
+    import gorules_tokens
+    from gorules_tokens.claims import claim
+    from gorules_tokens.config import normalize_base_url
+    from gorules_tokens.durations import parse_duration
+    from gorules_tokens.fields import parse_uuid
+    from gorules_tokens.inputs import validate_inputs
+    from gorules_tokens.instances import ProviderConfig
+
+    base = gorules_tokens.GoRulesTokensError
+    raised = []
+    for call in (
+        lambda: normalize_base_url("ftp://x"),
+        lambda: parse_duration("soon"),
+        lambda: parse_uuid("nope"),
+        lambda: validate_inputs({"project_id": "nope"}),
+        lambda: ProviderConfig(api_url="https://a.example.com").resolve({"brms_url": "https://b.example.com"}, {}),
+        lambda: [claim("one", "p" * 8, "e" * 8), claim("two", "p" * 8, "e" * 8)],
+    ):
+        with pytest.raises(base) as info:
+            call()
+        raised.append(type(info.value))
+    assert raised == [gorules_tokens.ConfigError, gorules_tokens.DurationError, gorules_tokens.FieldError,
+                      gorules_tokens.InputError, gorules_tokens.UnconfiguredBrms,
+                      gorules_tokens.DuplicateEnvironmentError]
+    assert issubclass(gorules_tokens.DuplicateEnvironmentError, pulumi.RunError)
+    for value_error in (gorules_tokens.InvalidValueError, gorules_tokens.DurationError, gorules_tokens.FieldError,
+                        gorules_tokens.InputError):
+        assert issubclass(value_error, ValueError)
+    assert issubclass(gorules_tokens.BrmsError, base) and issubclass(gorules_tokens.UnconfiguredBrms,
+                                                                     gorules_tokens.ConfigError)
+    assert {name for name in gorules_tokens.__all__ if name.endswith("Error") or name == "UnconfiguredBrms"} == {
+        "BrmsError", "ConfigError", "DuplicateEnvironmentError", "DurationError", "FieldError", "GoRulesTokensError",
+        "InputError", "InvalidValueError", "UnconfiguredBrms"}
