@@ -128,8 +128,9 @@ def _auth_result(name: str, answer: Answer, *, wrong_token: bool) -> Result:
     if answer.status is not None and 200 <= answer.status < 300:
         return Result(name, "breaks", answer.describe(), "the BRMS answered without valid credentials")
     if answer.status == 404 and wrong_token:
-        return Result(name, "breaks", answer.describe(),
-                      "a revoked or mistyped PAT looks like a deleted project: refresh would drop tokens")
+        return Result(name, "differs", answer.describe(),
+                      "a revoked or mistyped PAT looks like a missing project: refresh and destroy fail naming "
+                      "the project (never dropping a token), without the auth hint")
     return Result(name, "differs", answer.describe(), "the provider reports it as an error, without the auth hint")
 
 
@@ -199,15 +200,13 @@ def hidden_project(ctx: Context) -> Result:
 
 
 def unknown_route(ctx: Context) -> Result:
-    """A wrong URL path prefix must not look like a deleted project, or refresh drops state."""
+    """A wrong URL path prefix must fail loudly; only an answer that looks like a successful
+    environment list could make a refresh drop state."""
     name = "unknown-route"
     answer = ctx.probe.ask("GET", f"/gorules-contract-{secrets.token_hex(4)}{ctx.envs_path()}")
     if answer.status == 404:
-        if answer.message().startswith("Route "):
-            return Result(name, "match", answer.describe(), "a wrong gorules:apiUrl fails loudly, state is kept")
-        return Result(name, "breaks", answer.describe(),
-                      "the provider tells an unknown route from a deleted project by the `Route ` prefix of "
-                      "the 404 message: with a wrong gorules:apiUrl path a refresh would drop every token")
+        # Any 404 fails the refresh (a 404 never drops a token), whatever its message says.
+        return Result(name, "match", answer.describe(), "a wrong gorules:apiUrl fails loudly, state is kept")
     if answer.status is not None and 200 <= answer.status < 300 and isinstance(answer.body, list):
         return Result(name, "breaks", answer.describe(),
                       "an unknown path answers like the environment list: a wrong URL cannot be detected")

@@ -109,17 +109,20 @@ def test_mutating_checks_regenerate_and_report_an_unconfirmed_deploy(brms: Local
 
 
 def test_a_mismatch_that_breaks_the_provider_fails_the_run(brms: LocalBRMSServer, tmp_path: Path) -> None:
-    """A BRMS answering unknown routes with a plain 404 would make a wrong URL look like a
-    deleted project; the suite must say so and exit 1."""
+    """An environment list that fails breaks every refresh: the suite says so and exits 1. A
+    plain 404 for unknown routes no longer breaks anything (issue 19: a 404 never drops a
+    token, whatever its message), so that check matches."""
     seeded = brms.seed()
     brms.add_fault(path="/gorules-contract-*", status=404, message="Not Found")
+    brms.add_fault(method="GET", route="/api/projects/{projectId}/environments", status=500, message="down")
     try:
         code, out, results = run(brms, seeded, "staging", tmp_path)
     finally:
         brms.clear_faults()
     assert code == 1, out
-    assert verdicts(results)["unknown-route"] == "breaks"
-    assert "[BREAKS]  unknown-route" in out and "would drop every token" in out
+    found = verdicts(results)
+    assert found["list-environments"] == "breaks" and found["unknown-route"] == "match", out
+    assert "[BREAKS]  list-environments" in out and "every refresh, adopt and revoke fails" in out
 
 
 def test_missing_settings_exit_2(brms: LocalBRMSServer, tmp_path: Path) -> None:
