@@ -2,7 +2,9 @@
 
 Variables: ``GORULES_URL``, ``GORULES_TOKEN`` (a PAT), ``GORULES_CONTRACT_PROJECT_ID`` and
 ``GORULES_CONTRACT_ENVIRONMENT_ID`` (a throw-away project and environment: ``--mutating``
-regenerates the environment's token and redeploys its release). Exit code: 0 when nothing
+regenerates the environment's token and redeploys its release), and optionally
+``GORULES_CONTRACT_HIDDEN_PROJECT_ID`` (a project the PAT may not see: the report says whether
+the BRMS answers 403 or 404 for it). Exit code: 0 when nothing
 breaks the provider, 1 when something does, 2 on bad settings.
 """
 
@@ -13,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from contract.checks import READ_ONLY, Context
+from contract.checks import HIDDEN_PROJECT_VARIABLE, READ_ONLY, Context
 from contract.mutating import MUTATING
 from contract.probe import Probe
 from contract.report import Result, exit_code, render, write_json
@@ -34,6 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hidden_project() -> str | None:
+    raw = os.environ.get(HIDDEN_PROJECT_VARIABLE)
+    if not raw:
+        return None
+    try:
+        return parse_uuid(raw)
+    except ValueError:
+        raise ConfigError(f"{HIDDEN_PROJECT_VARIABLE} must be a UUID") from None
+
+
 def _settings() -> tuple[str, str, str, str]:
     missing = [name for name in VARIABLES if not os.environ.get(name)]
     if missing:
@@ -51,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         url, pat, project_id, environment_id = _settings()
+        hidden = _hidden_project()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     mode = "read-only and mutating" if args.mutating else "read-only"
     print(f"GoRules BRMS contract checks ({mode}) against {url}, project {project_id}, environment {environment_id}\n")
     probe = Probe(url, pat)
-    ctx = Context(probe, project_id, environment_id)
+    ctx = Context(probe, project_id, environment_id, hidden_project_id=hidden)
     results: list[Result] = []
     try:
         for check in READ_ONLY + (MUTATING if args.mutating else ()):

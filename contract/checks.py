@@ -17,12 +17,15 @@ from contract.probe import Answer, Probe
 from contract.report import Result
 from gorules_tokens.models import EnvironmentListItem
 
+HIDDEN_PROJECT_VARIABLE = "GORULES_CONTRACT_HIDDEN_PROJECT_ID"
+
 
 @dataclass
 class Context:
     probe: Probe
     project_id: str
     environment_id: str
+    hidden_project_id: Optional[str] = None  # a project the PAT may not see (optional)
     listed: Optional[Answer] = None
     cache: dict[str, Any] = field(default_factory=dict)
 
@@ -125,8 +128,9 @@ def _auth_result(name: str, answer: Answer, *, wrong_token: bool) -> Result:
     if answer.status is not None and 200 <= answer.status < 300:
         return Result(name, "breaks", answer.describe(), "the BRMS answered without valid credentials")
     if answer.status == 404 and wrong_token:
-        return Result(name, "breaks", answer.describe(),
-                      "a revoked or mistyped PAT looks like a deleted project: refresh would drop tokens")
+        return Result(name, "differs", answer.describe(),
+                      "a revoked or mistyped PAT looks like a missing project: refresh and destroy fail naming "
+                      "the project (never dropping a token), without the auth hint")
     return Result(name, "differs", answer.describe(), "the provider reports it as an error, without the auth hint")
 
 
@@ -154,27 +158,55 @@ def error_body_shape(ctx: Context) -> Result:
 
 
 def unknown_project(ctx: Context) -> Result:
+    """The provider never drops a token on a 404 for its project (a deleted project and one
+    the PAT may not see can answer alike), so any refusal keeps state; only a list that
+    succeeds without the environment drops it."""
     name = "unknown-project"
     answer = ctx.probe.ask("GET", ctx.envs_path(str(uuid.uuid4())))
-    if answer.status == 404 and not answer.message().startswith("Route "):
-        return Result(name, "match", answer.describe(), "refresh drops the tokens of a deleted project")
+    if answer.status is not None and 400 <= answer.status < 500:
+        return Result(name, "match", answer.describe(),
+                      "refresh fails naming the project and the fix (`pulumi state delete` when it is really "
+                      "gone); nothing is dropped")
     if answer.status == 200 and answer.body == []:
-        return Result(name, "match", answer.describe(), "refresh drops the tokens of a deleted project")
-    return Result(name, "differs", answer.describe(),
-                  "a deleted project is not recognised: refresh fails instead of dropping its tokens "
-                  "(remove them with `pulumi state delete`)")
+        return Result(name, "differs", answer.describe(),
+                      "an unknown project lists no environments: refresh drops the tokens of a deleted project, "
+                      "and would drop those of a project this PAT cannot see if the BRMS answers it the same way")
+    return Result(name, "differs", answer.describe(), "the provider reports it as an error; state is kept")
+
+
+def hidden_project(ctx: Context) -> Result:
+    """What the BRMS answers for a project the PAT may not see: GoRules does not document
+    whether a PAT limited to selected projects gets 403 or 404."""
+    name = "project-outside-pat"
+    if not ctx.hidden_project_id:
+        return Result(name, "skipped",
+                      f"set {HIDDEN_PROJECT_VARIABLE} to a project this PAT may not see to learn the answer")
+    answer = ctx.probe.ask("GET", ctx.envs_path(ctx.hidden_project_id))
+    if answer.status in (401, 403):
+        return Result(name, "match", answer.describe(),
+                      "a project outside the PAT is refused as such: refresh and destroy fail with the auth hint")
+    if answer.status == 404:
+        return Result(name, "differs", answer.describe(),
+                      "a project outside the PAT looks like a deleted one; the provider never drops or counts "
+                      "as revoked a token on a 404, so refresh and destroy fail naming the PAT as a cause")
+    if answer.status == 200 and answer.body == []:
+        return Result(name, "breaks", answer.describe(),
+                      "a project outside the PAT lists no environments: refresh would drop its tokens and the "
+                      "next `pulumi up` would regenerate them")
+    if answer.status == 200:
+        return Result(name, "differs", answer.describe(),
+                      f"this PAT can list the project: {HIDDEN_PROJECT_VARIABLE} is not outside its scope")
+    return Result(name, "differs", answer.describe(), "the provider reports it as an error; state is kept")
 
 
 def unknown_route(ctx: Context) -> Result:
-    """A wrong URL path prefix must not look like a deleted project, or refresh drops state."""
+    """A wrong URL path prefix must fail loudly; only an answer that looks like a successful
+    environment list could make a refresh drop state."""
     name = "unknown-route"
     answer = ctx.probe.ask("GET", f"/gorules-contract-{secrets.token_hex(4)}{ctx.envs_path()}")
     if answer.status == 404:
-        if answer.message().startswith("Route "):
-            return Result(name, "match", answer.describe(), "a wrong gorules:apiUrl fails loudly, state is kept")
-        return Result(name, "breaks", answer.describe(),
-                      "the provider tells an unknown route from a deleted project by the `Route ` prefix of "
-                      "the 404 message: with a wrong gorules:apiUrl path a refresh would drop every token")
+        # Any 404 fails the refresh (a 404 never drops a token), whatever its message says.
+        return Result(name, "match", answer.describe(), "a wrong gorules:apiUrl fails loudly, state is kept")
     if answer.status is not None and 200 <= answer.status < 300 and isinstance(answer.body, list):
         return Result(name, "breaks", answer.describe(),
                       "an unknown path answers like the environment list: a wrong URL cannot be detected")
@@ -191,5 +223,6 @@ READ_ONLY: tuple[Callable[[Context], Result], ...] = (
     auth_wrong,
     error_body_shape,
     unknown_project,
+    hidden_project,
     unknown_route,
 )

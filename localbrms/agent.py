@@ -64,6 +64,8 @@ class AgentState:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._poll_lock = threading.Lock()  # one poll at a time; hold() waits for it
+        self._held = False
         self.polls_started = 0
         self.polls_completed = 0
         self.last_poll_at: float | None = None
@@ -90,25 +92,35 @@ class AgentState:
                 "pollInterval": self.poll_interval,
                 "pollsStarted": self.polls_started,
                 "pollsCompleted": self.polls_completed,
+                "held": self._held,
                 "lastPollAt": self.last_poll_at,
                 "projects": loaded,
             }
 
     # -- polling (poller thread) -------------------------------------------------------
 
-    def poll_once(self) -> None:
-        with self._lock:
-            self.polls_started += 1
-        try:
-            with self.store.read() as conn:
-                rows = self._storage(conn)
-            self._apply(rows)
-        except Exception:  # a failed poll keeps serving what was loaded, as the Agent does
-            log.exception("agent poll failed")
-        finally:
+    def poll_once(self, *, scheduled: bool = False) -> None:
+        with self._poll_lock:
+            if scheduled and self._held:
+                return
             with self._lock:
-                self.polls_completed += 1
-                self.last_poll_at = time.time()
+                self.polls_started += 1
+            try:
+                with self.store.read() as conn:
+                    rows = self._storage(conn)
+                self._apply(rows)
+            except Exception:  # a failed poll keeps serving what was loaded, as the Agent does
+                log.exception("agent poll failed")
+            finally:
+                with self._lock:
+                    self.polls_completed += 1
+                    self.last_poll_at = time.time()
+
+    def hold(self, held: bool) -> None:
+        """For tests: while held, scheduled polls are skipped, so what the Agent serves cannot
+        change; returns once a poll in progress has finished."""
+        with self._poll_lock:
+            self._held = held
 
     def _storage(self, conn: sqlite3.Connection) -> list[sqlite3.Row]:
         deployment = conn.execute(
@@ -142,7 +154,7 @@ class AgentState:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_interval):
-            self.poll_once()
+            self.poll_once(scheduled=True)
 
     def stop(self) -> None:
         self._stop.set()

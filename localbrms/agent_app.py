@@ -147,4 +147,17 @@ def create_agent_app(state: AgentState, admin_pat: str) -> FastAPI:
             raise _legacy(403, "Admin personal access token required")
         return state.status()
 
+    @app.post(STATUS_PATH + "/hold")
+    def agent_hold(body: dict[str, Any], authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        """localbrms only (admin PAT): ``{"held": true}`` stops scheduled polls (after the one in
+        progress), so a test can observe what the Agent serves before its next poll without
+        racing it; ``{"held": false}`` resumes them."""
+        given = (authorization or "").removeprefix("Bearer ").encode()
+        if not hmac.compare_digest(given, admin_pat.encode()):
+            raise _legacy(403, "Admin personal access token required")
+        if not isinstance(body.get("held"), bool):
+            raise _legacy(400, "held must be true or false")
+        state.hold(body["held"])
+        return state.status()
+
     return app

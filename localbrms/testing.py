@@ -24,6 +24,7 @@ This API is relied on by the provider tests and the demo: keep it stable.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -31,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 
@@ -313,6 +314,22 @@ class LocalBRMSServer:
         if response.status_code != 200:
             raise LocalBRMSError(f"GET agent status -> {response.status_code}: {response.text}")
         return response.json()  # type: ignore[no-any-return]
+
+    @contextlib.contextmanager
+    def agent_held(self) -> Iterator[None]:
+        """No scheduled Agent poll inside the block (one in progress finishes first), so what
+        the Agent serves there is what it loaded before: no race with its poll timer."""
+        self._agent_hold(True)
+        try:
+            yield
+        finally:
+            self._agent_hold(False)
+
+    def _agent_hold(self, held: bool) -> None:
+        response = httpx.post(f"{self.agent_url}/_localbrms/agent/hold", json={"held": held},
+                              headers={"Authorization": f"Bearer {self.pat}"}, timeout=30)
+        if response.status_code != 200:
+            raise LocalBRMSError(f"POST agent hold -> {response.status_code}: {response.text}")
 
     def wait_for_agent_poll(self, timeout: float | None = None) -> None:
         """Block until the Agent finished a poll that started after this call (so it has

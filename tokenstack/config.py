@@ -13,7 +13,7 @@ from typing import Any, Collection, Optional
 from gorules_tokens.claims import identity
 from gorules_tokens.fields import CONFIG_KEYS
 from gorules_tokens.inputs import REQUIRED, InputError, TokenInputs, validate_inputs
-from gorules_tokens.instances import INSTANCE_NAME, INSTANCES_KEY, NAME_RULE
+from gorules_tokens.instances import INSTANCE_NAME, INSTANCES_KEY, NAME_RULE, Instances
 
 CONFIG_KEY = "environments"
 # Pulumi resource names end up in URNs; keep them to a safe, readable alphabet (the one
@@ -43,10 +43,9 @@ class EnvironmentEntry:
     given: dict[str, Any]
     aliases: tuple[str, ...] = ()
 
-    @property
-    def identity(self) -> tuple[Optional[str], str, str]:
+    def identity(self, registry: Optional[Instances] = None) -> tuple[Optional[str], str, str]:
         """What one token belongs to, by the rule ``EnvironmentToken`` enforces in a program."""
-        return identity(self.inputs.project_id, self.inputs.environment_id, self.inputs.instance)
+        return identity(self.inputs.project_id, self.inputs.environment_id, self.inputs.instance, None, registry)
 
 
 def _describe(index: int, raw: Any) -> str:
@@ -87,11 +86,15 @@ def _parse_entry(
     return EnvironmentEntry(name=name, inputs=inputs, given=given, aliases=tuple(aliases)), []
 
 
-def parse_environments(raw: Any, instances: Optional[Collection[str]] = None) -> list[EnvironmentEntry]:
+def parse_environments(raw: Any, instances: Instances | Collection[str] | None = None) -> list[EnvironmentEntry]:
     """Validates the raw config value; raises StackConfigError naming every bad field.
 
-    ``instances``: the configured instance names, which an entry's ``instance`` must be one
-    of (None: not checked here)."""
+    ``instances``: the configured instances (or just their names), which an entry's
+    ``instance`` must be one of (None: not checked here); given as ``Instances``, two entries
+    are one environment when they resolve to one BRMS URL, however it is spelled."""
+    registry = instances if isinstance(instances, Instances) else None
+    if registry is not None:
+        instances = registry.named
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -113,13 +116,14 @@ def parse_environments(raw: Any, instances: Optional[Collection[str]] = None) ->
             if used in names:
                 problems.append(f"{here}: field '{field}': duplicate of an earlier entry ({names[used]} uses {used!r})")
             names.setdefault(used, here)
-        if entry.identity in owners:
+        key = entry.identity(registry)
+        if key in owners:
             # Two resources for one environment would regenerate each other's token.
             problems.append(
-                f"{here}: same project and environment on the same BRMS as {owners[entry.identity]}; "
+                f"{here}: same project and environment on the same BRMS as {owners[key]}; "
                 "an environment has one token, so keep one entry (rename with 'aliases' to keep the token)"
             )
-        owners.setdefault(entry.identity, here)
+        owners.setdefault(key, here)
         entries.append(entry)
     if problems:
         raise StackConfigError("invalid stack config:\n  " + "\n  ".join(problems))

@@ -30,7 +30,7 @@ def run() -> None:
     config = pulumi.Config()
     instances = configured_instances()
     try:
-        entries = parse_environments(config.get_object(CONFIG_KEY), instances.named)
+        entries = parse_environments(config.get_object(CONFIG_KEY), instances)
         # Checked here so a bad consumers list fails the preview, before any token is touched.
         parse_consumers(config.get_object(CONSUMERS_KEY), [e.name for e in entries], base=Path.cwd())
     except (StackConfigError, ConsumersConfigError) as exc:

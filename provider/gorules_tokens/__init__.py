@@ -1,8 +1,26 @@
 """Pulumi dynamic provider for GoRules BRMS environment access tokens.
 
-Public API: ``from gorules_tokens import EnvironmentToken``.
+Public API: ``from gorules_tokens import EnvironmentToken``, and the errors it raises, one tree
+under ``GoRulesTokensError`` (see ``gorules_tokens.errors`` and ``provider/README.md``).
 """
 
+from .claims import DuplicateEnvironmentError
+from .durations import DurationError
+from .errors import BrmsError, ConfigError, GoRulesTokensError, InvalidValueError
+from .fields import FieldError
+from .inputs import InputError
+from .instances import UnconfiguredBrms
 from .resource import EnvironmentToken
 
-__all__ = ["EnvironmentToken"]
+__all__ = [
+    "BrmsError",
+    "ConfigError",
+    "DuplicateEnvironmentError",
+    "DurationError",
+    "EnvironmentToken",
+    "FieldError",
+    "GoRulesTokensError",
+    "InputError",
+    "InvalidValueError",
+    "UnconfiguredBrms",
+]

@@ -110,7 +110,7 @@ def _brms_message(response: httpx.Response) -> tuple[Optional[str], str, bool]:
     answer may mean "gone"; an ingress's HTML page or a proxy's bare 404 never does.
     """
     try:
-        body = response.json()
+        body = _decoded(response)
     except ValueError:
         kind = response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
         text = " ".join(response.text.split())[:120]
@@ -125,6 +125,27 @@ def _brms_message(response: httpx.Response) -> tuple[Optional[str], str, bool]:
             message = body.get("code") or ""
         return error, scrub(str(message)[:_MAX_MESSAGE]), shaped
     return None, "", False
+
+
+def _decoded(response: httpx.Response) -> Any:
+    """The JSON body (ValueError if it is none), with every ``accessToken`` in it registered
+    for scrubbing first, wherever it sits: an error body that echoes a freshly minted token
+    (in a field and in its message) must not print it."""
+    body = response.json()
+    _register_tokens(body)
+    return body
+
+
+def _register_tokens(value: Any) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "accessToken" and isinstance(item, str):
+                register_secret(item)
+            else:
+                _register_tokens(item)
+    elif isinstance(value, list):
+        for item in value:
+            _register_tokens(item)
 
 
 def _transport_message(exc: httpx.HTTPError) -> str:
@@ -155,6 +176,15 @@ class BrmsClient:
     def base_url(self) -> str:
         return self._credentials.base_url
 
+    @property
+    def pat_fingerprint(self) -> str:
+        return self._credentials.pat_fingerprint()
+
+    @property
+    def pat_source(self) -> str:
+        """Where the PAT is configured (names, never the value), for hints."""
+        return self._credentials.pat_source
+
     # -- endpoints ---------------------------------------------------------
 
     def list_environments(self, project_id: str) -> list[EnvironmentListItem]:
@@ -164,8 +194,6 @@ class BrmsClient:
             raise BrmsError(OP_LIST, message="unexpected response: expected a JSON array", project_id=project_id)
         items: list[EnvironmentListItem] = []
         for raw in body:
-            if isinstance(raw, dict) and isinstance(raw.get("accessToken"), str):
-                register_secret(raw["accessToken"])
             try:
                 items.append(EnvironmentListItem.model_validate(raw))
             except ValidationError as exc:
@@ -189,8 +217,6 @@ class BrmsClient:
         finally:
             # Even a failed attempt may have been applied server-side.
             self._mutated(project_id)
-        if isinstance(body, dict) and isinstance(body.get("accessToken"), str):
-            register_secret(body["accessToken"])
         try:
             return Environment.model_validate(body)
         except ValidationError as exc:
@@ -316,7 +342,7 @@ class BrmsClient:
         if not decode:
             return response
         try:
-            return response.json()
+            return _decoded(response)
         except ValueError:
             raise BrmsError(
                 operation, status=status, message="response is not valid JSON",
@@ -333,7 +359,7 @@ def _lenient_body(response: httpx.Response) -> Any:
     if not response.content.strip():
         return None
     try:
-        return response.json()
+        return _decoded(response)
     except ValueError:
         return response.text
 

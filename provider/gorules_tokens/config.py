@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError, register_secret
+from .fingerprint import fingerprint
 
 CONFIG_URL_KEY = "gorules:apiUrl"
 CONFIG_TOKEN_KEY = "gorules:token"
@@ -26,6 +28,9 @@ ENV_TOKEN = "GORULES_TOKEN"
 ENV_HTTP_TIMEOUT = "GORULES_HTTP_TIMEOUT"
 ENV_RETRY_ATTEMPTS = "GORULES_RETRY_ATTEMPTS"
 ENV_RETRY_DEADLINE = "GORULES_RETRY_DEADLINE"
+# Set for one `pulumi up` to retry redeploys the BRMS refused (failed:4xx) without a PAT change.
+ENV_RETRY_REDEPLOY = "GORULES_RETRY_REDEPLOY"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _is_loopback(host: str) -> bool:
@@ -66,13 +71,29 @@ def normalize_base_url(url: str) -> str:
         raise ConfigError("BRMS URL must not contain user info; put the PAT in gorules:token / GORULES_TOKEN")
     if parts.query or parts.fragment:
         raise ConfigError("BRMS URL must not contain a query string or fragment")
+    host = host.rstrip(".")
+    if not host:
+        raise ConfigError("BRMS URL has no host")
     if scheme == "http" and not _is_loopback(host):
         raise ConfigError("BRMS URL must use https:// unless the host is loopback (localhost, 127.0.0.0/8, ::1)")
-    path = parts.path.rstrip("/")
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
     if path.endswith("/api"):
         path = path[: -len("/api")]
     path = path.rstrip("/")
-    return urlunsplit((scheme, parts.netloc.lower(), path, "", ""))
+    return urlunsplit((scheme, _netloc(scheme, host, parts.port), path, "", ""))
+
+
+def _netloc(scheme: str, host: str, port: Optional[int]) -> str:
+    """One spelling per BRMS: lower-case host without the root's trailing dot, IDNA-encoded,
+    and no port when it is the scheme's default (``:443`` on https, ``:80`` on http)."""
+    host = host.rstrip(".")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass  # not a name IDNA can encode (e.g. an IPv6 literal): keep it as written
+    if ":" in host:
+        host = f"[{host}]"
+    return host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
 
 
 def clean_pat(raw: object, source: str) -> str:
@@ -99,6 +120,10 @@ class Credentials:
 
     def __post_init__(self) -> None:
         register_secret(self.pat)
+
+    def pat_fingerprint(self) -> str:
+        """Tells one PAT from another in state without storing it (``fingerprint``)."""
+        return fingerprint(self.pat)
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:

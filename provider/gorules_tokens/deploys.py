@@ -13,13 +13,14 @@ instead, so the retry cannot open a second one.
 
 Statuses returned: ``deployed``, ``change_request:<id>``, ``unconfirmed``, ``failed:<status>``
 (``<status>`` is the HTTP status, or ``transport`` when no answer came back). Each call logs at
-most one warning.
+most one warning. A ``failed:<4xx>`` (``refused``) cannot heal by itself: the next ``up`` retries
+it only when the PAT changed, the resource's inputs changed, or the user asks.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import BrmsError, scrub
 from .fields import canon_uuid
@@ -40,8 +41,22 @@ NOT_NEEDED = "not_needed"
 _NO_APPROVAL = (None, "", "none")
 
 
+UP_RETRIES = "The next `pulumi up` retries."
+
+
+def refused(status: Any) -> bool:
+    """A redeploy the BRMS refused with a client error (``failed:403``, say): the same request
+    gets the same answer until the PAT or the config changes, so a later ``up`` does not
+    retry it by itself (408 and 429 say "try again later" and are retried like a 5xx)."""
+    if not isinstance(status, str) or not status.startswith(FAILED_PREFIX):
+        return False
+    code = status[len(FAILED_PREFIX):]
+    return code.isdigit() and 400 <= int(code) < 500 and int(code) not in (408, 429)
+
+
 def redeploy_release(
-    client: BrmsClient, *, project_id: str, environment_id: str, release_id: str, comment: str
+    client: BrmsClient, *, project_id: str, environment_id: str, release_id: str, comment: str,
+    retried_by: str = UP_RETRIES,
 ) -> str:
     """Deploy ``release_id`` to the environment and return its ``redeploy_status``.
 
@@ -61,8 +76,8 @@ def redeploy_release(
             return pending
         log.warning(
             "warning: environment %s got a new access token but redeploying release %s failed (%s); "
-            "Agents keep rejecting the new token until a release is deployed. The next `pulumi up` retries.",
-            environment_id, release_id, exc,
+            "Agents keep rejecting the new token until a release is deployed. %s",
+            environment_id, release_id, exc, retried_by,
         )
         return f"{FAILED_PREFIX}{exc.status if exc.status is not None else 'transport'}"
     if outcome.kind == "deployed":
@@ -73,10 +88,10 @@ def redeploy_release(
         log.warning(
             "warning: environment %s got a new access token but the BRMS answered the redeploy of release %s "
             "with HTTP %s and a body reporting failure (%s); Agents keep rejecting the new token until a "
-            "release is deployed. The next `pulumi up` retries.",
-            environment_id, release_id, outcome.http_status, scrub(outcome.detail),
+            "release is deployed. %s",
+            environment_id, release_id, outcome.http_status, scrub(outcome.detail), retried_by,
         )
-        return outcome.status
+        return f"{FAILED_PREFIX}{outcome.http_status}"
     return _confirm(client, project_id, environment_id, release_id, outcome)
 
 
@@ -86,7 +101,7 @@ def _confirm(
     """Read the outcome of an unrecognised 2xx from the environment list."""
     reason = ""
     try:
-        item = find_environment(client.list_environments(project_id), environment_id)
+        item = listed_environment(client, project_id, environment_id)
     except BrmsError as exc:
         item, reason = None, f"the environment list could not be read ({exc})"
     if item is not None:
@@ -106,15 +121,18 @@ def _confirm(
 
 
 def _ambiguous(exc: BrmsError) -> bool:
-    """No answer, or a 5xx: the BRMS may have processed the deploy (the client did not retry it)."""
-    return exc.status is None or exc.status >= 500
+    """The BRMS may have processed the deploy, by the client's one rule (a 503 says it did
+    not). Loaded here, at the first deploy, so a preview never imports the wire client."""
+    from .retry import status_may_have_applied
+
+    return status_may_have_applied(exc.status)
 
 
 def _pending_after_lost_answer(client: BrmsClient, project_id: str, environment_id: str) -> Optional[str]:
     """``change_request:<id>`` when an approval-gated environment has one pending, so that the
     next ``up`` does not open a second one; None otherwise (and when the list cannot be read)."""
     try:
-        item = find_environment(client.list_environments(project_id), environment_id)
+        item = listed_environment(client, project_id, environment_id)
     except BrmsError:
         return None
     if item is None or item.approval_mode in _NO_APPROVAL:
@@ -140,6 +158,11 @@ def _status_from_list(item: EnvironmentListItem, release_id: str) -> Optional[st
     if current is not None and current.lower() == release_id.lower():
         return DEPLOYED
     return None
+
+
+def listed_environment(client: BrmsClient, project_id: str, environment_id: str) -> Optional[EnvironmentListItem]:
+    """The environment as a fresh (uncached) list shows it, None when the list lacks it."""
+    return find_environment(client.list_environments(project_id), environment_id)
 
 
 def find_environment(items: list[EnvironmentListItem], environment_id: str) -> Optional[EnvironmentListItem]:

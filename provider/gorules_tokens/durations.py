@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from .errors import InvalidValueError
+
 UNIT_SECONDS: dict[str, int] = {
     "w": 7 * 24 * 3600,
     "d": 24 * 3600,
@@ -26,7 +28,7 @@ _TOKEN_RE = re.compile(r"(\d+)([wdhms])")
 _FULL_RE = re.compile(r"(?:\d+[wdhms])+")
 
 
-class DurationError(ValueError):
+class DurationError(InvalidValueError):
     """The value is not a positive duration in the supported grammar."""
 
 

@@ -15,39 +15,45 @@ import threading
 from typing import Optional
 
 _MIN_SECRET_LEN = 6
-_MAX_SECRETS = 10_000
 _REDACTED = "[redacted]"
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)[^\s,;\"']+")
 
 
 class _SecretRegistry:
-    """Thread-safe set of strings that must never appear in messages."""
+    """Thread-safe set of strings that must never appear in messages.
+
+    Nothing is ever forgotten: a secret dropped to bound memory could be printed later by a
+    long-running process. It grows with the tokens and PATs the process has seen, as the
+    engine's own state does. ``scrub`` looks up every substring of each length a secret has,
+    so its cost grows with the message and the number of distinct lengths, not with the
+    number of secrets.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
+        self._lengths: frozenset[int] = frozenset()
 
     def register(self, secret: Optional[str]) -> None:
         if not secret or len(secret) < _MIN_SECRET_LEN:
             return
         with self._lock:
-            if len(self._secrets) >= _MAX_SECRETS:
-                # Bounded memory; the oldest entries are not tracked, so drop all
-                # but keep scrubbing the current one. Tokens are short-lived here.
-                self._secrets.clear()
-            self._secrets.add(secret)
+            if secret not in self._secrets:
+                self._secrets.add(secret)
+                self._lengths = self._lengths | {len(secret)}
 
     def scrub(self, text: str) -> str:
         with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            if secret in text:
-                text = text.replace(secret, _REDACTED)
+            secrets, lengths = self._secrets, self._lengths
+            found = {text[i:i + n] for n in lengths for i in range(len(text) - n + 1) if text[i:i + n] in secrets}
+        for secret in sorted(found, key=len, reverse=True):
+            text = text.replace(secret, _REDACTED)
         return _BEARER_RE.sub(lambda m: m.group(1) + _REDACTED, text)
 
     def clear(self) -> None:
         with self._lock:
             self._secrets.clear()
+            self._lengths = frozenset()
 
 
 SECRETS = _SecretRegistry()
@@ -63,8 +69,22 @@ def scrub(text: str) -> str:
     return SECRETS.scrub(text)
 
 
-class GoRulesProviderError(Exception):
-    """Base class; the message is scrubbed at construction time."""
+class GoRulesTokensError(Exception):
+    """Base of every error this package raises (as ``httpx.HTTPError`` is of httpx's): one
+    ``except GoRulesTokensError`` catches them all. The message is scrubbed at construction.
+
+    The tree (``provider/README.md``, Errors)::
+
+        GoRulesTokensError
+        ├── ConfigError              the stack config or the environment: URL, PAT, instances, tuning
+        │   └── UnconfiguredBrms     a token lives on a BRMS the stack no longer configures
+        ├── InvalidValueError        also a ValueError: one value is invalid
+        │   ├── InputError           EnvironmentToken inputs (each problem names its field)
+        │   ├── FieldError           one field's value
+        │   └── DurationError        a duration such as ``30d``
+        ├── BrmsError                a BRMS call failed (operation, status, URL, environment)
+        └── DuplicateEnvironmentError  also a pulumi.RunError: two resources for one environment
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(scrub(message))
@@ -74,11 +94,15 @@ class GoRulesProviderError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-class ConfigError(GoRulesProviderError):
+class ConfigError(GoRulesTokensError):
     """Missing or invalid provider configuration (URL, PAT, timeouts)."""
 
 
-class BrmsError(GoRulesProviderError):
+class InvalidValueError(GoRulesTokensError, ValueError):
+    """A value the user gave is invalid; a ``ValueError`` too, as before 0.3."""
+
+
+class BrmsError(GoRulesTokensError):
     """A BRMS call failed.
 
     Carries the operation name, HTTP status (None for transport failures), the
@@ -149,7 +173,3 @@ class BrmsError(GoRulesProviderError):
             url=self.url,
             brms_answer=self.brms_answer,
         )
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404

@@ -21,7 +21,7 @@ from pulumi.runtime.rpc import contains_unknowns
 
 from .config import normalize_base_url
 from .durations import DurationError, parse_duration
-from .errors import ConfigError
+from .errors import ConfigError, InvalidValueError
 from .instances import INSTANCE_NAME, NAME_RULE
 
 # Keepers are plain (non-secret) state stored on every resource and echoed in diffs: a
@@ -44,7 +44,7 @@ BRMS = "brms"  # replace when it resolves to another BRMS, else update
 CREATE_ONLY = "create_only"  # read by the first create only; a change needs no step
 
 
-class FieldError(ValueError):
+class FieldError(InvalidValueError):
     """Why one value is invalid; ``path`` points below the field (``("v",)`` for ``keepers.v``)."""
 
     def __init__(self, reason: str, path: tuple[str, ...] = ()) -> None:
@@ -206,8 +206,9 @@ TABLE: tuple[Field, ...] = (
     Field("rotate_after", check=check_duration, effect=SCHEDULE, canon=canon_duration,
           config_key="rotateAfter"),
     Field("revoke_on_delete", check=check_bool, default=False, config_key="revokeOnDelete"),
-    # Only the first creation of a resource adopts; every replacement regenerates (check
-    # drops it for existing resources), so it is neither echoed nor diffed.
+    # Read by a create only: the first creation of a resource adopts, a create for an
+    # environment diffed in the same run (a replacement) regenerates (the run's ledger, see
+    # provider.create). So it is neither echoed nor diffed.
     Field("adopt_existing", check=check_bool, default=False, effect=CREATE_ONLY, config_key="adoptExisting",
           echo=False),
     Field("redeploy", check=check_bool, default=True, config_key="redeploy"),
@@ -225,6 +226,9 @@ TABLE: tuple[Field, ...] = (
     Field("release_id", kind=OUTPUT),
     Field("redeploy_status", kind=OUTPUT),
     Field("token_source", kind=OUTPUT),
+    # Set while redeploy_status is a refused redeploy (failed:4xx): the fingerprint of the PAT
+    # the BRMS refused, so a later plan retries once the PAT changed, and not on every `up`.
+    Field("redeploy_pat_fingerprint", kind=OUTPUT),
     # The normalised URL of the BRMS the token was minted on: where it lives, whatever the
     # inputs say now (see ``plan``), and the key that picks the PAT for read and delete.
     # States of earlier releases lack it.

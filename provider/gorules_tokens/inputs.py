@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from .errors import InvalidValueError
 from .fields import BY_NAME, INPUT_NAMES, INPUTS, OUTPUT_NAMES, FieldError, is_unknown
 
 REQUIRED = "required"
@@ -43,7 +44,7 @@ class Problem:
         return f"{self.where()}: {self.reason}" if self.path else self.reason
 
 
-class InputError(ValueError):
+class InputError(InvalidValueError):
     """One or more inputs are invalid."""
 
     def __init__(self, problems: list[Problem]) -> None:

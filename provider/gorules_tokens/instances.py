@@ -225,6 +225,17 @@ def _refuse_shared(default: Instance, named: Mapping[str, Instance]) -> None:
                               f"environment variable {instance.token_env}; rename one")
 
 
+def _stored_url(props: Mapping[str, Any]) -> Optional[str]:
+    """The stored ``brms_url`` in today's spelling (an earlier release kept ``:443``, say)."""
+    stored = props.get("brms_url")
+    if not stored:
+        return None
+    try:
+        return normalize_base_url(str(stored))
+    except ConfigError:
+        return str(stored)
+
+
 class UnconfiguredBrms(ConfigError):
     """The token lives on a BRMS the stack no longer configures: no PAT may be sent there."""
 
@@ -258,13 +269,6 @@ class ProviderConfig:
             raise ConfigError(memo[1].message) from None  # a fresh error for each caller
         return memo[1]
 
-    def default_base_url(self, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
-        """The default instance's URL; None if unset or invalid. Never raises, needs no PAT."""
-        try:
-            return self.registry(environ).default.url
-        except ConfigError:
-            return None
-
     def brms_url_for(self, props: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
         """The normalised URL of the BRMS a resource's inputs (or its stored outputs) point at.
 
@@ -273,9 +277,9 @@ class ProviderConfig:
         input ``check`` refuses). ``diff`` compares what the new inputs resolve to with
         what the token was minted on. Never raises and needs no PAT.
         """
-        stored = props.get("brms_url")
+        stored = _stored_url(props)
         if stored:
-            return str(stored)
+            return stored
         try:
             registry: Optional[Instances] = self.registry(environ)
         except ConfigError:
@@ -313,8 +317,7 @@ class ProviderConfig:
         env = os.environ if environ is None else environ
         props = props or {}
         registry = self.registry(env)
-        stored = props.get("brms_url")
-        url = str(stored) if stored else registry.url_for(props)
+        url = _stored_url(props) or registry.url_for(props)
         owner = registry.by_url(url) if url else registry.default
         if owner is None:
             try:

@@ -103,14 +103,7 @@ class DeployOutcome(_Lenient):
     id: Optional[str] = None
     http_status: Optional[int] = None
     detail: str = ""  # why unrecognised, or the failure message; never the body itself
-
-    @property
-    def status(self) -> str:
-        if self.kind == "change_request":
-            return f"change_request:{self.id or 'unknown'}"
-        if self.kind == "failed":
-            return f"failed:{self.http_status}"
-        return self.kind
+    # The ``redeploy_status`` strings are ``deploys``' vocabulary, spelled only there.
 
 
 _CR_STATUSES = frozenset({"open", "pending", "requested", "in_review", "awaiting_approval", "draft"})

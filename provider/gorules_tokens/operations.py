@@ -1,4 +1,4 @@
-"""Token operations against the BRMS: mint, adopt, observe, confirm, revoke, redeploy.
+"""Token operations against the BRMS: mint, adopt, observe, revoke, redeploy.
 
 Each one is a short sequence of wire calls (``client.py``) with the rule that keeps tokens
 safe: nothing is dropped, revoked or regenerated on an answer that is not unmistakably the
@@ -12,7 +12,9 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
-from .deploys import CHANGE_REQUEST_PREFIX, NOT_NEEDED, SKIPPED, find_environment, redeploy_release
+from .deploys import (
+    CHANGE_REQUEST_PREFIX, FAILED_PREFIX, NOT_NEEDED, SKIPPED, UP_RETRIES, find_environment, redeploy_release,
+)
 from .errors import BrmsError, scrub
 from .fingerprint import fingerprint
 from .inputs import TokenInputs
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("gorules_tokens")
 
 REDEPLOY_COMMENT = "Redeploy after environment access token rotation (gorules-tokens)"
+# What becomes of a failed redeploy after a revoke (the warning of a token's redeploy says `up` retries).
+REVOKE_RETRY = "The delete fails, so the next `pulumi destroy` retries the redeploy."
 
 SOURCE_REGENERATED = "regenerated"
 SOURCE_ADOPTED = "adopted"
@@ -56,6 +60,7 @@ def mint(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any]
     ambiguous: list[str] = []
     env = session.client.regenerate_token(inputs.project_id, inputs.environment_id, ambiguous=ambiguous)
     token = env.access_token.get_secret_value()
+    session.ledger.note_minted(inputs.project_id, inputs.environment_id)
     if ambiguous:
         token = _live_after_lost_answer(session, inputs, token)
     status = redeploy(
@@ -110,19 +115,45 @@ def adopt(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any
     )
 
 
-def observe(session: Session, project_id: str, environment_id: str, *, cached: bool) -> Optional[EnvironmentListItem]:
-    """The environment as the BRMS lists it now; None when it or its project is gone.
+def observe(
+    session: Session, project_id: str, environment_id: str, *, cached: bool, for_delete: bool = False
+) -> Optional[EnvironmentListItem]:
+    """The environment as the BRMS lists it now; None only when a successful list of the
+    project does not hold it.
 
-    Errors other than a missing project (auth, unknown route, outage) propagate, so a
-    refresh or destroy never drops a token from state because the BRMS was misreached.
+    Every error propagates, so a refresh or destroy never drops a token from state because
+    the BRMS was misreached. A 404 for the project is one of them: a PAT limited to other
+    projects may get a 404 for a project it cannot see (GoRules does not say whether 403 or
+    404), and another server's 404 for an unknown route may look like the BRMS's. Dropping
+    the token then would make the next ``up`` create it, which regenerates it.
     """
     try:
         items = session.environments(project_id, cached=cached)
     except BrmsError as exc:
-        if _project_gone(exc):
-            return None
+        if exc.status == 404:
+            raise exc.copy(hint=_project_404_hint(session.client.pat_source, for_delete)) from None
         raise
     return find_environment(items, environment_id)
+
+
+def _project_404_hint(pat_source: str, for_delete: bool) -> str:
+    cause = (
+        "The BRMS answered 404 for the project's environment list: the project may be deleted, or the "
+        f"personal access token ({pat_source}) may not be allowed to see it (a PAT limited to selected "
+        "projects), or the BRMS URL may be wrong. Nothing was changed"
+    )
+    if for_delete:
+        return (
+            f"{cause}, and the token is not counted as revoked (it may be live and merely invisible to this "
+            "PAT). Fix the PAT (then repeat with `--run-program` so the current config is used), or let the "
+            "token go without revoking it: set `revokeOnDelete: false` (revoke_on_delete=False) for this "
+            "entry and run `pulumi up` before deleting it"
+        )
+    return (
+        f"{cause}, and the token is kept in state. Fix the PAT (refresh uses the PAT saved by the last "
+        "`pulumi up`, or repeat with `--run-program`); if the project is really gone, remove the entry from "
+        "the program and run `pulumi up`, or `pulumi state delete <urn>`"
+    )
 
 
 def refreshed(outs: dict[str, Any], item: EnvironmentListItem) -> dict[str, Any]:
@@ -154,38 +185,63 @@ def retry_redeploy(session: Session, inputs: TokenInputs) -> str:
     )
 
 
-def confirm(session: Session, project_id: str, environment_id: str, token: Optional[str]) -> Optional[bool]:
-    """Whether ``token`` is still the live one (fresh list): None when the environment is
-    gone or the list hides the token, so nobody can tell."""
-    item = observe(session, project_id, environment_id, cached=False)
+def revoke(session: Session, project_id: str, environment_id: str, outs: dict[str, Any], *, redeploy_enabled: bool) -> None:
+    """Kill the stored token, on the BRMS and on the Agents, but only while it is ours.
+
+    With create-before-delete replacement the successor's token already exists when the old
+    resource is deleted, so a token that is no longer live is not ours to revoke; its
+    successor's create redeployed. When no token was minted for the environment in this run,
+    a token that is no longer live may be one this delete revoked before and whose redeploy
+    failed: the release is deployed again (never regenerated), so no Agent keeps accepting it.
+    A revoke Agents still honour fails the delete (see ``_redeploy_after_revoke``).
+    """
+    token = outs.get("access_token")
+    item = observe(session, project_id, environment_id, cached=False, for_delete=True)
     if item is None:
-        return None
+        return
     if not item.token:
         log.warning(
             "warning: not revoking the token of environment %s: the BRMS list hides the live token, so it "
             "cannot be confirmed that it is still the one this resource owns", environment_id,
         )
-        return None
-    return item.token == token
-
-
-def revoke(session: Session, project_id: str, environment_id: str, outs: dict[str, Any], *, redeploy_enabled: bool) -> None:
-    """Kill the stored token, but only while it is still the live one.
-
-    With create-before-delete replacement the successor's token already exists when the
-    old resource is deleted, so a token that is no longer live is not ours to revoke.
-    """
-    if not confirm(session, project_id, environment_id, outs.get("access_token")):
         return
-    if session.ledger.adopted(outs.get("access_token")):
+    if item.token != token:
+        if not session.ledger.minted(project_id, environment_id):
+            _redeploy_after_revoke(session, project_id, environment_id, item.type, item.effective_release_id,
+                                   redeploy_enabled=redeploy_enabled)
+        return
+    if session.ledger.adopted(token):
         log.warning("warning: not revoking the token of environment %s: a resource created in this run "
                     "adopted it", environment_id)
         return
     env = session.client.regenerate_token(project_id, environment_id)
+    _redeploy_after_revoke(session, project_id, environment_id, env.type, env.release_id,
+                           redeploy_enabled=redeploy_enabled)
+
+
+def _redeploy_after_revoke(
+    session: Session, project_id: str, environment_id: str, env_type: Optional[str], release_id: Optional[str],
+    *, redeploy_enabled: bool,
+) -> None:
+    """Agents of ``deployment`` environments accept the tokens of the deployed artifact, so a
+    revoke is done only once a release is deployed again. A failed redeploy fails the delete:
+    the resource stays in state and the next destroy deploys again (the token stays revoked)."""
     status = redeploy(
         session.client, project_id=project_id, environment_id=environment_id,
-        env_type=env.type, release_id=env.release_id, enabled=redeploy_enabled,
+        env_type=env_type, release_id=release_id, enabled=redeploy_enabled, retried_by=REVOKE_RETRY,
     )
+    if status.startswith(FAILED_PREFIX):
+        # No HTTP status of its own (the deploy's is in the message): the refusal hints of
+        # refresh/destroy are about the PAT's list and regenerate calls, not this.
+        raise BrmsError(
+            "revoke-token",
+            message=f"the token was revoked on the BRMS, but redeploying release {release_id} failed "
+                    f"(redeploy {status}), so Agents still accept the revoked token",
+            project_id=project_id, environment_id=environment_id,
+            hint="The resource is kept in state and the next `pulumi destroy` (or `pulumi up`) deploys the "
+                 "release again; the token stays revoked. Fix the cause above (for HTTP 403: grant the PAT "
+                 "`releases:deploy`), or deploy the release in the BRMS yourself and then retry",
+        )
     if status.startswith(CHANGE_REQUEST_PREFIX) or status == SKIPPED:
         log.warning(
             "warning: revoked the token of environment %s, but Agents keep accepting it until a release is "
@@ -201,6 +257,7 @@ def redeploy(
     env_type: Optional[str],
     release_id: Optional[str],
     enabled: bool,
+    retried_by: str = UP_RETRIES,
 ) -> str:
     """Redeploy the current release so Agents pick up the new token; returns the status.
 
@@ -217,7 +274,7 @@ def redeploy(
         return SKIPPED
     return redeploy_release(
         client, project_id=project_id, environment_id=environment_id, release_id=release_id,
-        comment=REDEPLOY_COMMENT,
+        comment=REDEPLOY_COMMENT, retried_by=retried_by,
     )
 
 
@@ -231,9 +288,3 @@ def _listed(
             project_id=project_id, environment_id=environment_id,
         )
     return item
-
-
-def _project_gone(exc: BrmsError) -> bool:
-    """The BRMS itself says the project does not exist: its own JSON 404, and not for an
-    unknown route (a wrong base URL). An ingress's or proxy's 404 is never read as gone."""
-    return exc.status == 404 and exc.brms_answer and not exc.brms_message.startswith("Route ")

@@ -13,15 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Optional
 
-from .deploys import FAILED_PREFIX, SKIPPED
+from .deploys import FAILED_PREFIX, SKIPPED, refused
 from .durations import DurationError
-from .fields import BRMS, CREATE_ONLY, IDENTITY, INPUTS, REPLACE, SCHEDULE, Field, default_of, is_unknown
+from .fields import BRMS, CREATE_ONLY, IDENTITY, INPUTS, REPLACE, SCHEDULE, Field, canon_url, default_of, is_unknown
 from .schedule import rotation_due
-
-REPLACE_ACTION = "replace"
-UPDATE_ACTION = "update"
-NO_OP = "none"
-
 
 # Maps a resource's inputs (or its echoed outputs) to the normalised BRMS URL they resolve to,
 # None when that cannot be told (no URL configured). The config layer provides it.
@@ -35,12 +30,6 @@ class Plan:
     replaces: dict[str, str] = field(default_factory=dict)
     updates: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def action(self) -> str:
-        if self.replaces:
-            return REPLACE_ACTION
-        return UPDATE_ACTION if self.updates else NO_OP
-
 
 def redeploy_pending(status: Any) -> bool:
     """A redeploy that was skipped or failed earlier, which an update retries."""
@@ -53,8 +42,13 @@ def plan(
     *,
     brms_url: BrmsResolver,
     now: datetime,
+    retry_refused: bool = False,
 ) -> Plan:
-    """Compare the old outputs (with the ids from the resource id) to the new inputs."""
+    """Compare the old outputs (with the ids from the resource id) to the new inputs.
+
+    ``retry_refused``: a redeploy the BRMS refused (``deploys.refused``) is retried, because
+    the PAT changed since or the user asked; otherwise only a change of inputs retries it.
+    """
     result = Plan()
     _brms_rule(result, olds, news, brms_url)
     for f in INPUTS:
@@ -67,9 +61,10 @@ def plan(
     if not olds.get("access_token"):
         # A state without a token is useless (e.g. outputs wiped by an old default update).
         result.replaces["access_token"] = "the state holds no token"
-    redeploy = news.get("redeploy")
-    if not is_unknown(redeploy) and default_of(news, "redeploy") and redeploy_pending(olds.get("redeploy_status")):
-        result.updates["redeploy_status"] = f"retry the redeploy that was {olds.get('redeploy_status')}"
+    redeploy, status = news.get("redeploy"), olds.get("redeploy_status")
+    if not is_unknown(redeploy) and default_of(news, "redeploy") and redeploy_pending(status) and (
+            retry_refused or not refused(status)):
+        result.updates["redeploy_status"] = f"retry the redeploy that was {status}"
     return result
 
 
@@ -100,7 +95,8 @@ def _brms_rule(result: Plan, olds: Mapping[str, Any], news: Mapping[str, Any], b
     if unknown:
         return
     respelled = [f.name for f in fields if f.canon(news.get(f.name)) != f.canon(olds.get(f.name))]
-    minted_on, wanted = olds.get("brms_url") or brms_url(olds), brms_url(news)
+    # A stored URL of an earlier release may be spelled as it normalised then (`:443`).
+    minted_on, wanted = canon_url(olds.get("brms_url")) or brms_url(olds), brms_url(news)
     if wanted and minted_on != wanted:
         for name in respelled or ["brms_url"]:
             result.replaces[name] = f"token minted on {minted_on}, now {wanted}"

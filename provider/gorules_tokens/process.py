@@ -34,12 +34,15 @@ class RunLedger:
     existing resource first, in the same process: an environment diffed in this run
     already has a resource, so a create for it is a replacement (or a rename) and must
     regenerate, never adopt. Tokens adopted in this run belong to a live resource, so no
-    delete of the same run may revoke them.
+    delete of the same run may revoke them; an environment whose token a create of this run
+    minted has a successor, so a delete of the same run finds its own token dead and leaves
+    the environment alone.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._existing: set[tuple[str, str]] = set()
+        self._minted: set[tuple[str, str]] = set()
         self._adopted: set[str] = set()
 
     def note_existing(self, project_id: str, environment_id: str) -> None:
@@ -49,6 +52,15 @@ class RunLedger:
     def has_existing(self, project_id: str, environment_id: str) -> bool:
         with self._lock:
             return (canon_uuid(project_id), canon_uuid(environment_id)) in self._existing
+
+    def note_minted(self, project_id: str, environment_id: str) -> None:
+        with self._lock:
+            self._minted.add((canon_uuid(project_id), canon_uuid(environment_id)))
+
+    def minted(self, project_id: str, environment_id: str) -> bool:
+        """A create of this run regenerated the environment's token (and redeployed it)."""
+        with self._lock:
+            return (canon_uuid(project_id), canon_uuid(environment_id)) in self._minted
 
     def note_adopted(self, token: str) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ Facts about Pulumi 3.272's Python dynamic providers that shape it
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Callable, Iterator, Optional
@@ -39,6 +40,8 @@ from pulumi.dynamic import (
 )
 
 from . import operations
+from .config import ENV_RETRY_REDEPLOY
+from .deploys import refused
 from .errors import BrmsError, ConfigError
 from .fields import INPUT_NAMES, default_of, echo, is_unknown
 from .instances import ProviderConfig, UnconfiguredBrms
@@ -85,6 +88,14 @@ def _ids_from(id_: str, props: dict[str, Any]) -> tuple[str, str]:
 
 def _stored(props: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in props.items() if k != PROVIDER_KEY}
+
+
+def _note_refusal(outs: dict[str, Any], session: Session) -> None:
+    """Which PAT a refused redeploy used (its fingerprint), so the plan can tell a changed PAT."""
+    if refused(outs.get("redeploy_status")):
+        outs["redeploy_pat_fingerprint"] = session.client.pat_fingerprint
+    else:
+        outs.pop("redeploy_pat_fingerprint", None)
 
 
 class EnvironmentTokenProvider(ResourceProvider):
@@ -158,10 +169,34 @@ class EnvironmentTokenProvider(ResourceProvider):
         # The engine diffs every existing resource before it creates anything for it.
         self._process().ledger.note_existing(project_id, environment_id)
         old = {**olds, "project_id": project_id, "environment_id": environment_id}
-        result = plan(old, news, brms_url=self._config.brms_url_for, now=self._now())
+        retry_refused = refused(olds.get("redeploy_status")) and self._retry_refused(old, environment_id)
+        result = plan(old, news, brms_url=self._config.brms_url_for, now=self._now(), retry_refused=retry_refused)
         if result.replaces:
             return DiffResult(changes=True, replaces=sorted(result.replaces), delete_before_replace=False)
         return DiffResult(changes=bool(result.updates), replaces=[])
+
+    def _retry_refused(self, olds: dict[str, Any], environment_id: str) -> bool:
+        """Whether a redeploy the BRMS refused is worth another try: the PAT changed since (its
+        fingerprint differs from the refused one's) or the user asked. Warns either way, in
+        every preview and ``up``, since Agents reject the token until a release is deployed."""
+        status = olds.get("redeploy_status")
+        try:
+            credentials = self._config.resolve(olds)
+            current, source = credentials.pat_fingerprint(), credentials.pat_source
+        except ConfigError:
+            current, source = None, "configured for this BRMS"
+        asked = os.environ.get(ENV_RETRY_REDEPLOY, "").lower() in ("1", "true", "yes")
+        retry = asked or (current is not None and current != olds.get("redeploy_pat_fingerprint"))
+        permission = "`releases:deploy`" if status == "failed:403" else "what the deploy needs"
+        log.warning(
+            "warning: environment %s: the BRMS refused the redeploy after its last rotation (redeploy_status %s); "
+            "Agents reject its token until a release is deployed. Grant the PAT (%s) %s. %s", environment_id,
+            status, source, permission,
+            "This run retries it." if retry else (
+                f"It is retried once the PAT or this resource's inputs change, or with {ENV_RETRY_REDEPLOY}=1 "
+                "for one `pulumi up`; not on every `up`."),
+        )
+        return retry
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Regenerate (or adopt) the token and return the complete outputs.
@@ -178,6 +213,7 @@ class EnvironmentTokenProvider(ResourceProvider):
         outs = echo(inputs.compact())
         outs.update(operation(session, inputs, self._now()))
         outs["brms_url"] = session.base_url
+        _note_refusal(outs, session)
         return CreateResult(f"{inputs.project_id}/{inputs.environment_id}", outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -195,7 +231,9 @@ class EnvironmentTokenProvider(ResourceProvider):
         except ValueError:
             outs["next_rotation_at"] = None
         if inputs.redeploy and redeploy_pending(olds.get("redeploy_status")):
-            outs["redeploy_status"] = operations.retry_redeploy(self._session(outs), inputs)
+            session = self._session(outs)
+            outs["redeploy_status"] = operations.retry_redeploy(session, inputs)
+            _note_refusal(outs, session)
         return UpdateResult(outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -40,6 +40,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     release_id: pulumi.Output[Optional[str]]
     redeploy_status: pulumi.Output[str]
     token_source: pulumi.Output[str]
+    redeploy_pat_fingerprint: pulumi.Output[Optional[str]]
     brms_url: pulumi.Output[Optional[str]]
     project_id: pulumi.Output[str]
     environment_id: pulumi.Output[str]

@@ -85,9 +85,16 @@ def is_ambiguous(exc: BaseException) -> bool:
     """Whether a failed attempt may still have been applied by the server (its answer lost):
     the request was sent, and no answer said it was not processed."""
     if isinstance(exc, RetryableStatus):
-        return exc.status not in SAFE_UNPROCESSED_STATUSES
+        return status_may_have_applied(exc.status)
     return isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
                             httpx.RemoteProtocolError, httpx.CloseError))
+
+
+def status_may_have_applied(status: Optional[int]) -> bool:
+    """The one rule for "may the BRMS have acted on a request that failed": no answer at all
+    (None), or a retryable error status that does not say "not processed" (so a 5xx other
+    than 503; never 408 or 429). The deploy outcome (``deploys``) reads it too."""
+    return status is None or (status in RETRYABLE_STATUSES and status not in SAFE_UNPROCESSED_STATUSES)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from support.brms import live_token
 REPO = Path(__file__).resolve().parents[2]
 READ_ONLY_CHECKS = [
     "list-environments", "target-environment", "access-token-in-list", "release-in-list", "approval-fields",
-    "auth-missing-pat", "auth-wrong-pat", "error-body-shape", "unknown-project", "unknown-route",
+    "auth-missing-pat", "auth-wrong-pat", "error-body-shape", "unknown-project", "project-outside-pat", "unknown-route",
 ]
 
 pytestmark = pytest.mark.timeout(300)
@@ -68,11 +68,25 @@ def test_read_only_checks_all_match_localbrms(brms: LocalBRMSServer, tmp_path: P
     code, out, results = run(brms, seeded, "production", tmp_path)
     assert code == 0, out
     assert [r["check"] for r in results] == READ_ONLY_CHECKS
-    assert set(verdicts(results).values()) == {"match"}, out
-    assert "10 matched, 0 differ, 0 break the provider" in out
+    found = verdicts(results)
+    assert found.pop("project-outside-pat") == "skipped" and set(found.values()) == {"match"}, out
+    assert "10 matched, 0 differ, 0 break the provider, 1 skipped" in out
     assert "[ok]      unknown-route" in out
     # read-only means it: nothing was regenerated or deployed
     assert brms.request_count(method="POST") == 0
+
+
+def test_a_project_outside_the_pat_is_reported_with_the_answer(brms: LocalBRMSServer, tmp_path: Path) -> None:
+    """Issue 19 item 1: the report says what the BRMS answers for a project the PAT cannot see
+    (localbrms: 403), so a user can tell whether their BRMS tells it from a deleted one."""
+    seeded, hidden = brms.seed(), brms.seed()
+    scoped = brms.create_pat(["environments"], projects=[seeded["projectId"]])
+    code, out, results = run(brms, seeded, "staging", tmp_path, GORULES_TOKEN=scoped,
+                             GORULES_CONTRACT_HIDDEN_PROJECT_ID=hidden["projectId"])
+    assert code == 0, out
+    assert verdicts(results)["project-outside-pat"] == "match", out
+    assert "[ok]      project-outside-pat: HTTP 403" in out
+    assert scoped not in out
 
 
 def test_mutating_checks_regenerate_and_report_an_unconfirmed_deploy(brms: LocalBRMSServer, tmp_path: Path) -> None:
@@ -95,17 +109,20 @@ def test_mutating_checks_regenerate_and_report_an_unconfirmed_deploy(brms: Local
 
 
 def test_a_mismatch_that_breaks_the_provider_fails_the_run(brms: LocalBRMSServer, tmp_path: Path) -> None:
-    """A BRMS answering unknown routes with a plain 404 would make a wrong URL look like a
-    deleted project; the suite must say so and exit 1."""
+    """An environment list that fails breaks every refresh: the suite says so and exits 1. A
+    plain 404 for unknown routes no longer breaks anything (issue 19: a 404 never drops a
+    token, whatever its message), so that check matches."""
     seeded = brms.seed()
     brms.add_fault(path="/gorules-contract-*", status=404, message="Not Found")
+    brms.add_fault(method="GET", route="/api/projects/{projectId}/environments", status=500, message="down")
     try:
         code, out, results = run(brms, seeded, "staging", tmp_path)
     finally:
         brms.clear_faults()
     assert code == 1, out
-    assert verdicts(results)["unknown-route"] == "breaks"
-    assert "[BREAKS]  unknown-route" in out and "would drop every token" in out
+    found = verdicts(results)
+    assert found["list-environments"] == "breaks" and found["unknown-route"] == "match", out
+    assert "[BREAKS]  list-environments" in out and "every refresh, adopt and revoke fails" in out
 
 
 def test_missing_settings_exit_2(brms: LocalBRMSServer, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from pulumi import automation as auto
 
 from localbrms.testing import DEPLOY_ROUTE, ENVIRONMENTS_ROUTE, REGENERATE_ROUTE, LocalBRMSServer
-from support import state
+from support import plans, state
 from support.brms import TokenStack, config_entry, env_by_name, evaluate, live_token, quiet
 
 pytestmark = pytest.mark.engine
@@ -251,7 +251,7 @@ def test_the_consumer_picks_a_token_of_either_instance(
             "gorules-consumer:projectId": auto.ConfigValue(seed["projectId"]),
             "gorules-consumer:environmentId": auto.ConfigValue(env_by_name(seed, "staging")["id"]),
         })  # no apiUrl: the consumer takes the token's BRMS from the token stack
-        consumer.up(on_output=quiet)
+        plans.up(consumer)
         written = json.loads(app_config.read_text())
         assert written["apiUrl"] == server.url and written["accessToken"] == ts.tokens()[name]
         app = subprocess.run([sys.executable, str(consumer_dir / "app.py"), str(app_config)],

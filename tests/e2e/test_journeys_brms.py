@@ -27,7 +27,8 @@ def test_journey2_nothing_dropped_or_revoked_on_an_answer_that_is_not_the_brms(
         before = ts.state_tokens()
         assert set(before) == {"staging", "production"}
 
-        for mode, status in (("html404", "HTTP 404"), ("route404", "HTTP 404"), (401, "HTTP 401"),
+        for mode, status in (("html404", "HTTP 404"), ("route404", "HTTP 404"), ("project404", "HTTP 404"),
+                             (401, "HTTP 401"),
                              (403, "HTTP 403"), (502, "HTTP 502"), ("timeout", "ReadTimeout")):
             ingress.mode = "proxy" if mode == "timeout" else mode
             if mode == "timeout":
@@ -39,11 +40,13 @@ def test_journey2_nothing_dropped_or_revoked_on_an_answer_that_is_not_the_brms(
             assert ingress.url in message and status in message, (mode, message[-1500:])
             assert ts.state_tokens() == before, f"{mode}: the state changed"
 
-        ingress.mode = "html404"
-        with pytest.raises(auto.errors.CommandError) as caught:
-            ts.stack.destroy(on_output=quiet)
-        assert ingress.url in str(caught.value) and "HTTP 404" in str(caught.value)
-        assert ts.state_tokens() == before
+        for mode in ("html404", "project404"):  # a 404 for the project is never a revoke either
+            ingress.mode = mode
+            with pytest.raises(auto.errors.CommandError) as caught:
+                ts.stack.destroy(on_output=quiet)
+            assert ingress.url in str(caught.value) and "HTTP 404" in str(caught.value)
+            assert ts.state_tokens() == before
+        assert "revokeOnDelete: false" in str(caught.value)
 
         ingress.mode = "proxy"
         ts.stack.refresh(on_output=quiet)

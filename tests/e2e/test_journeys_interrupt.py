@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from localbrms.testing import REGENERATE_ROUTE
-from support import state
+from support import plans, state
 from support.brms import evaluate, live_token, stack_resources
 
 pytestmark = pytest.mark.engine
@@ -116,7 +116,7 @@ def test_journey8_interrupted_up_converges_after_refresh_and_up(token_stack, see
     refreshed = ts.engine.cli("refresh", "--clear-pending-creates", "--yes", "--stack", ts.stack.name,
                               cwd=ts.work_dir, check=False)
     assert refreshed.returncode == 0, refreshed.stdout[-3000:] + refreshed.stderr[-3000:]
-    ts.engine.cli("up", "--yes", "--stack", ts.stack.name, cwd=ts.work_dir)
+    plans.cli_up(ts.engine, ts.work_dir, stack=ts.stack.name)
     _assert_converged(ts, brms, project, envs)
     assert _pending_creates(ts) == []
 

@@ -82,24 +82,32 @@ def test_no_change_preview_is_silent_and_makes_no_request(token_stack, seeded, b
     assert requests_made(brms) == 0
 
 
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def test_rotate_after_shows_a_replacement_once_due(token_stack, seeded, brms) -> None:
-    ts = token_stack([entry(seeded, "staging", rotateAfter="12s")])
-    ts.up()
+    """Not due with a period no machine can outlast (1 h); due once the period is shortened
+    (2 s) and has elapsed since rotated_at, which the test waits for rather than assumes."""
+    ts = token_stack([entry(seeded, "staging", rotateAfter="1h")])
+    ts.up()  # its empty plan is the "not due yet" proof
     old = ts.tokens()["staging"]
-    due = datetime.fromisoformat(ts.stack.outputs()["nextRotationAt"].value["staging"].replace("Z", "+00:00"))
-    rotated = datetime.fromisoformat(ts.stack.outputs()["rotatedAt"].value["staging"].replace("Z", "+00:00"))
-    assert due - rotated == timedelta(seconds=12)
+    outputs = ts.stack.outputs()
+    rotated = _instant(outputs["rotatedAt"].value["staging"])
+    assert _instant(outputs["nextRotationAt"].value["staging"]) - rotated == timedelta(hours=1)
 
-    early = ts.preview().change_summary
-    if datetime.now(timezone.utc) < due:  # only meaningful if the machine was quick enough
-        assert early == {"same": 2}
-
-    time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 1)
+    ts.configure([entry(seeded, "staging", rotateAfter="2s")])
+    while datetime.now(timezone.utc) <= rotated + timedelta(seconds=2):
+        time.sleep(0.2)
     assert ts.preview().change_summary.get("replace") == 1
-    ts.up()
+    brms.reset_metrics()
+    # A 2 s period is due again by the time any plan could follow, so this up is not settled.
+    ts.up(settled=False)
     new = ts.tokens()["staging"]
-    assert new != old
-    assert evaluate(brms, seeded["projectId"], env_by_name(seeded, "staging")["id"], new) == 200
+    assert new != old and requests_made(brms, "regenerate-token") == 1
+    env_id = env_by_name(seeded, "staging")["id"]
+    assert evaluate(brms, seeded["projectId"], env_id, new) == 200
+    assert evaluate(brms, seeded["projectId"], env_id, old) == 401
 
 
 def test_refresh_adopts_a_token_regenerated_out_of_band(token_stack, seeded, brms) -> None:
@@ -139,10 +147,19 @@ def test_destroy_revokes_only_when_asked(token_stack, seeded, brms, revoke: bool
 def test_replacement_with_revoke_on_delete_keeps_the_successor_alive(token_stack, seeded, brms) -> None:
     ts = token_stack([entry(seeded, "staging", revokeOnDelete=True, keepers={"v": "1"})])
     ts.up()
+    old = ts.tokens()["staging"]
     ts.configure([entry(seeded, "staging", revokeOnDelete=True, keepers={"v": "2"})])
-    ts.up()
+    brms.reset_metrics()
+    up = ts.up()
+    assert up.summary.resource_changes.get("replace") == 1
     new = ts.tokens()["staging"]
-    assert evaluate(brms, seeded["projectId"], env_by_name(seeded, "staging")["id"], new) == 200
+    env_id = env_by_name(seeded, "staging")["id"]
+    assert new != old
+    # One regenerate (the successor's create); the old resource's delete revoked nothing.
+    assert requests_made(brms, "regenerate-token") == 1
+    assert new == live_token(brms, seeded["projectId"], env_id)
+    assert evaluate(brms, seeded["projectId"], env_id, new) == 200
+    assert evaluate(brms, seeded["projectId"], env_id, old) == 401
 
 
 @pytest.mark.parametrize("redeploy", [True, False])

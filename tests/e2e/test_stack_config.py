@@ -27,14 +27,17 @@ def test_invalid_entry_fails_preview_naming_entry_and_field(token_stack, seeded,
     assert requests_made(brms) == 0
 
 
-def test_stack_outputs_have_the_documented_shape(token_stack, seeded) -> None:
+def test_stack_outputs_have_the_documented_shape(token_stack, seeded, brms) -> None:
     staging = env_by_name(seeded, "staging")
     ts = token_stack([
         {"name": "staging", "projectId": seeded["projectId"], "environmentId": staging["id"], "rotateAfter": "30d"},
     ])
     ts.up()
     outputs = ts.stack.outputs()
-    assert outputs["accessTokens"].secret
-    for plain in ("fingerprints", "rotatedAt", "nextRotationAt"):
+    assert set(outputs) == {"accessTokens", "fingerprints", "rotatedAt", "nextRotationAt", "brmsUrls"}
+    assert outputs["accessTokens"].secret and set(outputs["accessTokens"].value) == {"staging"}
+    for plain in ("fingerprints", "rotatedAt", "nextRotationAt", "brmsUrls"):
         assert not outputs[plain].secret, plain
         assert set(outputs[plain].value) == {"staging"}
+    assert outputs["brmsUrls"].value == {"staging": brms.url}
+    assert outputs["fingerprints"].value["staging"].startswith("sha256:")

@@ -1,3 +1,4 @@
+import sys
 import threading
 import time
 
@@ -30,15 +31,33 @@ def test_ttl_and_invalidate():
     assert cache.get("other", loader) == 4
 
 
+def waiting_on_the_flight(threads: list[threading.Thread], expected: int, timeout: float = 10.0) -> None:
+    """Returns once ``expected`` of ``threads`` are blocked in ``Future.result`` (waiting for
+    another thread's load); a bounded poll of their stacks, never a sleep that hopes so."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frames = sys._current_frames()
+        blocked = 0
+        for thread in threads:
+            frame = frames.get(thread.ident or -1)
+            while frame is not None and not (frame.f_code.co_name == "result"
+                                             and frame.f_code.co_filename.endswith("_base.py")):
+                frame = frame.f_back
+            blocked += frame is not None
+        if blocked >= expected:
+            return
+        time.sleep(0.005)
+    pytest.fail(f"only {blocked} of {expected} threads ever waited on the in-flight load")
+
+
 def test_single_flight_under_concurrency():
-    cache = SingleFlightCache(ttl=5.0)
-    started = threading.Event()
+    # ttl=0: a thread that came after the load would load again, so one load proves they all waited.
+    cache = SingleFlightCache(ttl=0.0)
     release = threading.Event()
     loads = []
 
     def loader():
         loads.append(1)
-        started.set()
         release.wait(5)
         return "value"
 
@@ -46,8 +65,7 @@ def test_single_flight_under_concurrency():
     threads = [threading.Thread(target=lambda: results.append(cache.get("k", loader))) for _ in range(8)]
     for t in threads:
         t.start()
-    started.wait(5)
-    time.sleep(0.05)
+    waiting_on_the_flight(threads, 7)
     release.set()
     for t in threads:
         t.join(5)
@@ -57,8 +75,10 @@ def test_single_flight_under_concurrency():
 def test_errors_reach_waiters_and_are_not_cached():
     cache = SingleFlightCache(ttl=5.0)
     gate = threading.Event()
+    loads = []
 
     def failing():
+        loads.append(1)
         gate.wait(5)
         raise BrmsError("list-environments", status=503, message="down")
 
@@ -73,10 +93,11 @@ def test_errors_reach_waiters_and_are_not_cached():
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.05)
+    waiting_on_the_flight(threads, 3)
     gate.set()
     for t in threads:
         t.join(5)
+    assert len(loads) == 1  # the three others got the one load's error, not their own
     assert len(errors) == 4 and all(e.status == 503 for e in errors)
     assert len({id(e) for e in errors}) == 4  # each thread got its own exception object
     assert cache.get("k", lambda: "ok") == "ok"

@@ -58,12 +58,12 @@ def test_requests_carry_bearer_pat_and_no_redirect_following(fake_brms, client_f
 def test_deploy_outcomes(fake_brms, client_for):
     client = client_for()
     out = client.deploy_release(fake_brms.project_id, fake_brms.release_id, fake_brms.production, "c")
-    assert out.status == "deployed"
+    assert out.kind == "deployed"
     assert fake_brms.deploys[-1] == {"releaseId": fake_brms.release_id, "environmentId": fake_brms.production,
                                      "comment": "c"}
     gated = fake_brms.add_env("Gated", "gated", "deployment", release=True, approval="require_any")
     out = client.deploy_release(fake_brms.project_id, fake_brms.release_id, gated, "c")
-    assert out.status.startswith("change_request:cr-")
+    assert out.kind == "change_request" and out.id.startswith("cr-")
 
 
 @pytest.mark.parametrize("status", [401, 403, 404])

@@ -139,10 +139,10 @@ def test_pat_must_be_printable_ascii():
         assert bad not in str(info.value)
 
 
-def test_default_base_url_never_raises():
-    assert ProviderConfig().default_base_url({}) is None
-    assert ProviderConfig().default_base_url({"GORULES_URL": "http://bad.example.com"}) is None
-    assert ProviderConfig(api_url="https://a.example.com/api").default_base_url({}) == "https://a.example.com"
+def test_the_url_in_effect_never_raises():
+    assert ProviderConfig().brms_url_for({}, {}) is None
+    assert ProviderConfig().brms_url_for({}, {"GORULES_URL": "http://bad.example.com"}) is None
+    assert ProviderConfig(api_url="https://a.example.com/api").brms_url_for({}, {}) == "https://a.example.com"
 
 
 def test_process_state_takes_http_tuning_from_env(monkeypatch):
@@ -158,3 +158,56 @@ def test_process_state_takes_http_tuning_from_env(monkeypatch):
     assert client.follow_redirects is False
     assert state.pool.get("https://brms.example.com") is client  # one pooled client per base URL
     state.close()
+
+
+# -- issue 19 item 3: one BRMS, one spelling ------------------------------------------------
+
+SAME_BRMS = [
+    ("https://acme.gorules.io", "https://acme.gorules.io:443"),
+    ("https://acme.gorules.io", "https://ACME.GoRules.io/"),
+    ("https://acme.gorules.io", "https://acme.gorules.io./api/"),
+    ("https://acme.gorules.io", "https://acme.gorules.io.:443/api"),
+    ("https://acme.gorules.io", "https://acme.gorules.io:"),
+    ("https://acme.gorules.io/prefix", "https://acme.gorules.io//prefix//api//"),
+    ("http://localhost:80", "http://localhost"),
+    ("http://127.0.0.1:80/api", "http://127.0.0.1/"),
+    ("http://[::1]:80", "http://[::1]"),
+    ("https://bücher.example", "https://xn--bcher-kva.example"),
+]
+
+OTHER_BRMS = [
+    ("https://acme.gorules.io", "https://acme.gorules.io:8443"),
+    ("https://acme.gorules.io", "https://eu.gorules.io"),
+    ("https://acme.gorules.io", "https://acme.gorules.io/prefix"),
+    ("https://acme.gorules.io/Prefix", "https://acme.gorules.io/prefix"),  # paths are case-sensitive
+    ("http://localhost:8080", "http://localhost"),
+    ("http://localhost:443", "https://localhost"),  # the default port of the other scheme is not a default
+]
+
+
+@pytest.mark.parametrize("one, other", SAME_BRMS)
+def test_respellings_of_one_brms_normalise_alike(one, other):
+    assert normalize_base_url(one) == normalize_base_url(other)
+
+
+@pytest.mark.parametrize("one, other", OTHER_BRMS)
+def test_other_brms_stay_apart(one, other):
+    assert normalize_base_url(one) != normalize_base_url(other)
+
+
+def test_respelling_the_default_port_is_no_replace(monkeypatch):
+    """Changing gorules:apiUrl to the same BRMS with `:443` must not rotate every token; a state
+    whose stored brms_url an earlier release kept with `:443` is not replaced either."""
+    from datetime import datetime, timezone
+
+    from gorules_tokens.plan import plan
+
+    config = ProviderConfig(api_url="https://acme.gorules.io:443/api")
+    olds = {"access_token": "envtok_" + "a" * 20, "brms_url": "https://acme.gorules.io",
+            "project_id": "p", "environment_id": "e"}
+    news = {"project_id": "p", "environment_id": "e"}
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert not plan(olds, news, brms_url=lambda props: config.brms_url_for(props, {}), now=now).replaces
+    stored_then = {**olds, "brms_url": "https://acme.gorules.io:443"}
+    config = ProviderConfig(api_url="https://acme.gorules.io")
+    assert not plan(stored_then, news, brms_url=lambda props: config.brms_url_for(props, {}), now=now).replaces

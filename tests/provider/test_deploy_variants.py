@@ -16,9 +16,8 @@ import pytest
 from support.live_provider import admin, brms, live_brms, make_live_provider, seeded  # noqa: F401 (fixtures)
 from support.provider_calls import checked_props
 
-testing = pytest.importorskip("localbrms.testing")
-DEPLOY = testing.DEPLOY_ROUTE
-ENVIRONMENTS = testing.ENVIRONMENTS_ROUTE
+from localbrms.testing import DEPLOY_ROUTE as DEPLOY
+from localbrms.testing import ENVIRONMENTS_ROUTE as ENVIRONMENTS
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -60,11 +60,37 @@ def test_read_keeps_state_on_a_404_that_is_not_the_brms_saying_gone(fake_brms, m
     assert info.value.status == 404 and f"at {FAKE_URL}/api/projects/" in str(info.value)
 
 
-def test_read_drops_only_on_the_brms_own_project_not_found(fake_brms, make_provider, props_for):
+def test_a_404_for_the_project_never_drops_the_token(fake_brms, make_provider, props_for):
+    """Issue 19 item 1: even the BRMS's own "Project not found" may mean a PAT limited to other
+    projects; dropping would make the next `up` regenerate. Only a list without the
+    environment drops it."""
     provider = make_provider(cache_ttl=0)
     state = created(fake_brms, provider, props_for)
     fake_brms.project_exists = False  # {"statusCode": 404, "message": "Project not found"}
-    assert provider.read(state.id, state.outs).id is None
+    with pytest.raises(BrmsError) as info:
+        provider.read(state.id, state.outs)
+    text = str(info.value)
+    assert info.value.status == 404 and fake_brms.project_id in text
+    assert "GORULES_TOKEN" in text and "limited to selected projects" in text
+    assert "pulumi state delete" in text and "remove the entry" in text
+    assert fake_brms.pat not in text and state.outs["access_token"] not in text
+    fake_brms.project_exists = True
+    fake_brms.envs[fake_brms.staging]["deletedAt"] = "2025-02-01T00:00:00Z"
+    assert provider.read(state.id, state.outs).id is None  # listed, without the environment: gone
+
+
+def test_a_404_for_the_project_is_never_a_revoke(fake_brms, make_provider, props_for):
+    provider = make_provider(cache_ttl=0)
+    state = created(fake_brms, provider, props_for, revoke_on_delete=True)
+    fake_brms.project_exists = False
+    with pytest.raises(BrmsError) as info:
+        provider.delete(state.id, state.outs)
+    text = str(info.value)
+    assert info.value.status == 404 and fake_brms.project_id in text
+    assert "not counted as revoked" in text and "revokeOnDelete: false" in text and "GORULES_TOKEN" in text
+    assert fake_brms.count("POST", "regenerate-token") == 1  # the create's only
+    fake_brms.project_exists = True
+    assert fake_brms.token(fake_brms.staging) == state.outs["access_token"]
 
 
 # -- journey 3: the BRMS in effect is part of the state -----------------------------------
@@ -156,3 +182,29 @@ def test_one_5xx_of_a_deploy_does_not_mark_the_brms_down(fake_brms, make_provide
     outs = created(fake_brms, provider, props_for, env=fake_brms.production).outs
     assert outs["redeploy_status"] == "failed:500"
     assert created(fake_brms, provider, props_for).outs["access_token"] == fake_brms.token(fake_brms.staging)
+
+
+# -- issue 19 item 4: a revoke Agents still honour is not a success ---------------------------
+
+def test_a_delete_whose_token_a_successor_of_this_run_replaced_makes_no_call_but_the_list(
+        fake_brms, make_provider, props_for):
+    provider = make_provider()
+    old = created(fake_brms, provider, props_for, env=fake_brms.production, revoke_on_delete=True)
+    created(fake_brms, provider, props_for, env=fake_brms.production, revoke_on_delete=True, keepers={"v": "2"})
+    deploys = len(fake_brms.deploys)
+    provider.delete(old.id, old.outs)
+    assert len(fake_brms.deploys) == deploys and fake_brms.count("POST", "regenerate-token") == 2
+
+
+def test_a_delete_retried_after_a_failed_redeploy_deploys_again_and_never_regenerates(
+        fake_brms, make_provider, props_for):
+    state = created(fake_brms, make_provider(), props_for, env=fake_brms.production, revoke_on_delete=True)
+    fake_brms.fault("POST", "deploy", status=500)
+    with pytest.raises(BrmsError, match="Agents still accept the revoked token") as info:
+        make_provider().delete(state.id, state.outs)
+    assert "redeploy failed:500" in str(info.value)
+    assert fake_brms.token(fake_brms.production) != state.outs["access_token"]  # revoked on the BRMS
+    regenerates, deploys = fake_brms.count("POST", "regenerate-token"), len(fake_brms.deploys)
+    make_provider().delete(state.id, state.outs)  # the next destroy, in a new process
+    assert fake_brms.count("POST", "regenerate-token") == regenerates
+    assert len(fake_brms.deploys) == deploys + 1

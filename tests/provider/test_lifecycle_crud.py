@@ -60,12 +60,12 @@ def test_create_deployment_without_release_needs_no_redeploy(fake_brms, make_pro
 
 
 def test_failed_redeploy_does_not_lose_token_and_update_retries(fake_brms, make_provider, props_for, caplog):
-    fake_brms.fault("POST", "deploy", status=403)
+    fake_brms.fault("POST", "deploy", status=500)  # transient: every `up` retries
     provider = make_provider()
     props = props_for(fake_brms.project_id, fake_brms.production)
     with caplog.at_level(logging.WARNING, logger="gorules_tokens"):
         outs = provider.create(props).outs
-    assert outs["redeploy_status"] == "failed:403"
+    assert outs["redeploy_status"] == "failed:500" and "redeploy_pat_fingerprint" not in outs
     assert outs["access_token"] == fake_brms.token(fake_brms.production)
     assert "redeploying" in caplog.text and outs["access_token"] not in caplog.text
     rid = f"{fake_brms.project_id}/{fake_brms.production}"
@@ -73,6 +73,39 @@ def test_failed_redeploy_does_not_lose_token_and_update_retries(fake_brms, make_
     updated = provider.update(rid, {**outs, "__provider": "x"}, props).outs
     assert updated["redeploy_status"] == "deployed"
     assert updated["access_token"] == outs["access_token"]
+
+
+def test_a_refused_redeploy_is_retried_only_when_the_pat_changes_or_when_asked(
+        fake_brms, make_provider, props_for, caplog, monkeypatch):
+    """Issue 19 item 5: a failed:403 showed an update (and a redeploy) on every `up` forever."""
+    fake_brms.fault("POST", "deploy", status=403, times=2)
+    provider = make_provider()
+    props = props_for(fake_brms.project_id, fake_brms.production)
+    outs = {**provider.create(props).outs, "__provider": "x"}
+    assert outs["redeploy_status"] == "failed:403" and outs["redeploy_pat_fingerprint"].startswith("sha256:")
+    assert fake_brms.pat not in str(outs)
+    rid = f"{fake_brms.project_id}/{fake_brms.production}"
+    for _ in range(2):  # every preview and `up` warns, none retries
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="gorules_tokens"):
+            assert provider.diff(rid, outs, props).changes is False
+        assert "failed:403" in caplog.text and "`releases:deploy`" in caplog.text
+        assert "GORULES_TOKEN" in caplog.text and "GORULES_RETRY_REDEPLOY=1" in caplog.text
+    monkeypatch.setenv("GORULES_RETRY_REDEPLOY", "1")  # asked
+    assert provider.diff(rid, outs, props).changes is True
+    again = {**provider.update(rid, outs, props).outs, "__provider": "x"}
+    assert again["redeploy_status"] == "failed:403"  # still refused: recorded again
+    monkeypatch.delenv("GORULES_RETRY_REDEPLOY")
+    assert provider.diff(rid, again, props).changes is False
+    fake_brms.pat = "pat_" + "n" * 32  # a PAT with the permission
+    monkeypatch.setenv("GORULES_TOKEN", fake_brms.pat)
+    assert provider.diff(rid, again, props).changes is True
+    fixed = provider.update(rid, again, props).outs
+    assert fixed["redeploy_status"] == "deployed" and "redeploy_pat_fingerprint" not in fixed
+    # an input change retries too (the update runs anyway)
+    refused = {**outs, "redeploy_status": "failed:403"}
+    changed = props_for(fake_brms.project_id, fake_brms.production, rotate_after="30d")
+    assert provider.diff(rid, refused, changed).changes is True
 
 
 def test_adopt_existing_takes_live_token_without_regenerating(fake_brms, make_provider, props_for):
@@ -168,16 +201,13 @@ def test_read_never_blanks_token_when_list_hides_it(fake_brms, make_provider, pr
     assert provider.read(created.id, created.outs).outs["access_token"] == created.outs["access_token"]
 
 
-def test_read_when_environment_or_project_gone(fake_brms, make_provider, props_for):
+def test_read_when_environment_gone(fake_brms, make_provider, props_for):
     provider = make_provider(cache_ttl=0)
     created = provider.create(props_for(fake_brms.project_id, fake_brms.staging))
     fake_brms.envs[fake_brms.staging]["deletedAt"] = "2025-02-01T00:00:00Z"
     gone = provider.read(created.id, created.outs)
     assert gone.id is None and gone.outs == {}
-    fake_brms.envs[fake_brms.staging]["deletedAt"] = None
-    fake_brms.project_exists = False
-    gone = provider.read(created.id, created.outs)
-    assert gone.id is None and gone.outs == {}
+    # A 404 for the project fails instead (tests/provider/test_journeys.py, issue 19 item 1).
 
 
 def test_read_does_not_drop_state_on_auth_or_route_errors(fake_brms, make_provider, props_for):
@@ -249,6 +279,5 @@ def test_delete_succeeds_when_gone_or_hidden(fake_brms, make_provider, props_for
     assert fake_brms.token(fake_brms.staging) == created.outs["access_token"]
     fake_brms.envs[fake_brms.staging]["deletedAt"] = "2025-02-01T00:00:00Z"
     provider.delete(created.id, created.outs)
-    fake_brms.project_exists = False
-    provider.delete(created.id, created.outs)
+    # A 404 for the project is no "gone" (tests/provider/test_journeys.py, issue 19 item 1).
     assert fake_brms.count("POST", "regenerate-token") == 1

@@ -162,18 +162,40 @@ def test_missing_token_in_state_replaces(provider):
     assert "access_token" in provider.diff("id", outputs(access_token=None), inputs()).replaces
 
 
-def test_failed_redeploy_triggers_update(provider):
-    olds = outputs(redeploy_status="failed:403")
+@pytest.mark.parametrize("status", ["failed:500", "failed:transport", "failed:429", "skipped"])
+def test_a_redeploy_that_may_heal_triggers_an_update(provider, status):
+    olds = outputs(redeploy_status=status)
     assert provider.diff("id", olds, inputs()).changes is True
     assert provider.diff("id", olds, inputs(redeploy=False)).changes is True  # redeploy flag changed
-    assert provider.diff("id", outputs(redeploy_status="failed:403", redeploy=False),
+    assert provider.diff("id", outputs(redeploy_status=status, redeploy=False),
                          inputs(redeploy=False)).changes is False
 
 
-def test_diff_needs_no_credentials_or_network(provider, monkeypatch):
-    monkeypatch.setattr("gorules_tokens.provider.EnvironmentTokenProvider._session",
-                        lambda *a, **k: pytest.fail("diff must not talk to the BRMS"))
-    provider.diff("id", outputs(), inputs(keepers={"k": "9"}))
+@pytest.mark.parametrize("status", ["failed:403", "failed:401", "failed:404"])
+def test_a_refused_redeploy_is_no_update_by_itself(provider, status):
+    """The same PAT gets the same answer: no update on every `up` (issue 19 item 5); with no
+    PAT configured at preview, nobody can tell that it changed."""
+    assert provider.diff("id", outputs(redeploy_status=status), inputs()).changes is False
+
+
+def test_diff_needs_no_credentials_or_network(clock, monkeypatch):
+    """Not one request, not even an HTTP client: the transport fails any request, and the
+    process state never builds its pool."""
+    import httpx
+
+    from gorules_tokens.process import ProcessState
+
+    def no_network(request: httpx.Request) -> httpx.Response:
+        pytest.fail(f"diff must not talk to the BRMS ({request.method} {request.url})")
+
+    state = ProcessState(transport=httpx.MockTransport(no_network))
+    provider = EnvironmentTokenProvider(state=state, clock=clock)
+    monkeypatch.setenv("GORULES_URL", "https://brms.example.com")
+    monkeypatch.setenv("GORULES_TOKEN", "pat_" + "d" * 32)
+    for olds, news in ((outputs(), inputs(keepers={"k": "9"})), (outputs(redeploy_status="failed:403"), inputs()),
+                       (outputs(redeploy_status="failed:500"), inputs()), (outputs(), inputs(rotate_after="1s"))):
+        provider.diff("id", olds, news)
+    assert state._pool is None
 
 
 def test_wire_sentinel_string_also_counts_as_unknown(provider):

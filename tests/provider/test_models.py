@@ -53,7 +53,11 @@ def test_list_item_token_and_release_fallback():
     ],
 )
 def test_deploy_outcome(body, status):
-    assert parse_deploy_outcome(body, 200).status == status
+    outcome = parse_deploy_outcome(body, 200)
+    kind, _, detail = status.partition(":")
+    assert outcome.kind == kind
+    assert outcome.id == (detail if kind == "change_request" else None)
+    assert outcome.http_status == 200
 
 
 def test_unrecognised_detail_names_keys_never_values():

@@ -6,7 +6,16 @@ import pytest
 from pulumi.output import UNKNOWN
 
 from gorules_tokens.fields import canon_url
-from gorules_tokens.plan import NO_OP, REPLACE_ACTION, UPDATE_ACTION, plan
+from gorules_tokens.plan import plan
+
+REPLACE_ACTION, UPDATE_ACTION, NO_OP = "replace", "update", "none"
+
+
+def action_of(result) -> str:
+    """What the adapter makes of a plan: a replace wins, else an update, else nothing."""
+    if result.replaces:
+        return REPLACE_ACTION
+    return UPDATE_ACTION if result.updates else NO_OP
 
 P = "123e4567-e89b-12d3-a456-426614174000"
 E = "223e4567-e89b-12d3-a456-426614174000"
@@ -63,6 +72,7 @@ CASES = [
      ["rotate_after"]),
     ("no token", old(access_token=None), new(), 0, REPLACE_ACTION, ["access_token"], []),
     ("failed redeploy", old(redeploy_status="failed:500"), new(), 0, UPDATE_ACTION, [], ["redeploy_status"]),
+    ("refused redeploy", old(redeploy_status="failed:403"), new(), 0, NO_OP, [], []),  # issue 19 item 5
     ("failed redeploy, disabled", old(redeploy_status="failed:500", redeploy=False), new(redeploy=False), 0,
      NO_OP, [], []),
     ("api_url to another BRMS", old(), new(api_url="https://other.example.com"), 0, REPLACE_ACTION, ["api_url"], []),
@@ -97,7 +107,7 @@ CASES = [
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_plan_table(olds, news, hours, action, replaced, updated):
     result = plan(olds, news, brms_url=resolver(), now=NOW + timedelta(hours=hours))
-    assert result.action == action
+    assert action_of(result) == action
     assert sorted(result.replaces) == replaced
     assert sorted(result.updates) == updated
     assert all(result.replaces.values()) and all(result.updates.values())  # every field says why
@@ -106,10 +116,10 @@ def test_plan_table(olds, news, hours, action, replaced, updated):
 def test_no_url_in_effect_replaces_nothing():
     # A preview without gorules:apiUrl or GORULES_URL cannot tell where the inputs point.
     result = plan(old(brms_url="https://old.example.com"), new(), brms_url=resolver(default=None), now=NOW)
-    assert result.action == NO_OP
+    assert action_of(result) == NO_OP
 
 
 def test_nothing_configured_never_replaces_a_minted_token():
     # No URL in effect at all (say GORULES_URL unset in this shell): nothing to compare with.
     result = plan(old(brms_url=EU), new(), brms_url=resolver(default=None), now=NOW)
-    assert result.action == NO_OP
+    assert action_of(result) == NO_OP

@@ -42,11 +42,22 @@ def figures() -> Figures:
     return _FIGURES
 
 
-def _scan_and_fail(watch: LeakWatch, roots: list[Path], texts: list[tuple[str, str]], what: str) -> None:
+def _scan_and_fail(watch: LeakWatch, roots: list[Path] | None, texts: list[tuple[str, str]] | None,
+                   what: str) -> None:
+    """None: every root / text the watch has seen."""
     leaks = watch.scan(roots=roots, texts=texts)
     if leaks:
         listing = "\n  ".join(sorted({str(leak) for leak in leaks}))
         pytest.fail(f"secret(s) in plain text after {what}:\n  {listing}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _whole_session_scan() -> Iterator[None]:
+    """Everything this session watched against every secret it saw, once every test of it is
+    done, whatever order (or worker) the tests ran in: no test has to sort last."""
+    yield
+    if _WATCH.secrets:
+        _scan_and_fail(_WATCH, None, None, "the whole session")
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
-"""The whole-suite leak check; this file sorts last so it runs after every other test of
-tests/reliability.
+"""The leak check of one full lifecycle against every secret seen so far. The scan of the whole
+session, everything against everything, runs when the session ends (the `_whole_session_scan`
+fixture in conftest.py), so it no longer depends on this file sorting last.
 
-It first drives one more full lifecycle (up while watching the backend's lock files,
+It drives one more full lifecycle (up while watching the backend's lock files,
 out-of-band regenerate + refresh, rotation, a failing up with a wrong PAT, destroy with
 revocation) so it never scans nothing, then looks for every token and PAT seen by the
 whole run, in plain text, in every backend file (stacks, history, backups, locks), the

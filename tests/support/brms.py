@@ -12,6 +12,7 @@ import httpx
 from pulumi import automation as auto
 
 from localbrms.testing import LocalBRMSServer
+from support import plans
 from support.engine import REPO_ROOT, EngineEnv, create_stack, prepare_workspace
 from tokenstack.stackfile import set_object_config
 
@@ -105,9 +106,9 @@ class TokenStack:
                 return {k: unwrap(v) for k, v in resource.get("outputs", {}).items()}
         raise KeyError(name)
 
-    def up(self, **kwargs: Any) -> auto.UpResult:
-        kwargs.setdefault("on_output", quiet)
-        return self.stack.up(**kwargs)
+    def up(self, *, settled: bool = True, **kwargs: Any) -> auto.UpResult:
+        """``pulumi up``, then an empty plan (``support.plans.up``)."""
+        return plans.up(self.stack, settled=settled, **kwargs)
 
     def preview(self, **kwargs: Any) -> auto.PreviewResult:
         kwargs.setdefault("on_output", quiet)

@@ -3,7 +3,7 @@ for tests of answers that are not the BRMS's own.
 
 It forwards to the BRMS while ``mode`` is ``"proxy"``; switched to another mode it answers
 every request itself: an HTML 404 page as an ingress does for an unknown host or path, a
-bare status, or a BRMS-style unknown-route 404. Binds 127.0.0.1 on a free port; leaving the
+bare status, a BRMS-style unknown-route 404, or the BRMS's own "Project not found". Binds 127.0.0.1 on a free port; leaving the
 context stops it.
 """
 
@@ -25,7 +25,7 @@ class Ingress:
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
-        self.mode = "proxy"  # or "html404", "route404", or an HTTP status code such as 401 or 502
+        self.mode = "proxy"  # or "html404", "route404", "project404", or an HTTP status code such as 401 or 502
         self.requests = 0
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -53,6 +53,9 @@ class Ingress:
                     message = f"Route {self.command}:{self.path} not found"
                     self._answer(404, "application/json", json.dumps(
                         {"statusCode": 404, "error": "Not Found", "message": message}).encode())
+                elif mode == "project404":  # the BRMS's own wording, e.g. for a project outside the PAT
+                    self._answer(404, "application/json", json.dumps(
+                        {"statusCode": 404, "error": "Not Found", "message": "Project not found"}).encode())
                 else:
                     self._answer(int(mode), "text/plain", b"refused by the ingress")
 
