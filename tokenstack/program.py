@@ -9,6 +9,7 @@ from gorules_tokens import EnvironmentToken
 from gorules_tokens.errors import ConfigError
 from gorules_tokens.instances import Instances, parse_instances
 from tokenstack.config import CONFIG_KEY, StackConfigError, parse_environments
+from tokenstack.provider import token_provider
 
 
 def configured_instances() -> Instances:
@@ -32,10 +33,13 @@ def run() -> None:
     # A plain loop, not a helper or comprehension: the engine stores the Python stack of each
     # registration in state, so every extra frame costs bytes per token on every checkpoint.
     tokens: dict[str, EnvironmentToken] = {}
+    # Not the default provider, which the engine would configure with (and store) the whole
+    # stack config, this environments list included (see tokenstack/provider.py).
+    provider = token_provider() if entries else None
     for entry in entries:
         # Only the settings the entry spells out: unset ones cost nothing per token (see EnvironmentToken).
         # Earlier names become Pulumi aliases: a renamed entry keeps its resource and token.
-        opts = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=a) for a in entry.aliases]) if entry.aliases else None
+        opts = pulumi.ResourceOptions(provider=provider, aliases=[pulumi.Alias(name=a) for a in entry.aliases])
         tokens[entry.name] = EnvironmentToken(entry.name, **entry.given, opts=opts)
 
     pulumi.export("accessTokens", pulumi.Output.secret({name: t.access_token for name, t in tokens.items()}))
