@@ -49,6 +49,17 @@ from tokenstack.stackfile import set_object_config  # noqa: E402
 OPS = ("up", "preview", "refresh", "rotate", "destroy")
 KINDS = ("ours", "baseline")
 TOKEN_STACK_FILES = ("__main__.py", "tokenstack")
+ENVIRONMENTS_FILE = "bench-environments.json"
+# --environments-file: the ours stack's __main__.py, which puts the environments list into the
+# program's config from a file before running the real program. The engine then never sees the
+# list: neither in the one environment variable that carries the config to the program (capped
+# at 128 KiB by Linux, too small for 1,000 entries) nor in the default provider's config.
+FILE_FED_MAIN = """# bench: gorules-tokens:environments read from a file (bench.py --environments-file)
+import pathlib, runpy
+from pulumi.runtime.config import set_config
+set_config("gorules-tokens:environments", pathlib.Path(__file__).with_name({file!r}).read_text())
+runpy.run_path({main!r}, run_name="__main__")
+"""
 DEFAULT_REPEATS = {1: 3, 10: 3, 100: 5, 300: 1}
 SUMMARY = re.compile(
     r"^\s*(?:[+~\-]+\s*)?(\d+) (to create|to update|to replace|to delete|created|updated|replaced|deleted|unchanged)\s*$",
@@ -137,7 +148,10 @@ class Stack:
         self.bench = bench
         self.n = 0
 
-    def configure(self, n: int, version: str) -> None:
+    def configure(self, n: int, version: str, keepers: bool = True) -> None:
+        """`keepers=False` (no rotation at this N) leaves the keepers out: the language host hands
+        the program the whole stack config in one environment variable, which Linux caps at
+        128 KiB, and 1,000 entries with keepers exceed it (see docs/PERFORMANCE.md)."""
         self.n = n
         if self.kind == "ours":
             envs = []
@@ -146,9 +160,13 @@ class Stack:
                 entry = {"name": f"token-{i:03d}", "projectId": project_id, "environmentId": environment_id}
                 if instance is not None:
                     entry["instance"] = instance
-                entry["keepers"] = {"rotation": version}
+                if keepers:
+                    entry["keepers"] = {"rotation": version}
                 envs.append(entry)
-            set_object_config(self.work, self.name, "gorules-tokens:environments", envs)
+            if self.bench.environments_file:
+                (self.work / ENVIRONMENTS_FILE).write_text(json.dumps(envs))
+            else:
+                set_object_config(self.work, self.name, "gorules-tokens:environments", envs)
         else:
             set_object_config(self.work, self.name, "noop:count", str(n))
             set_object_config(self.work, self.name, "noop:value", version)
@@ -246,8 +264,11 @@ def route_counts(metrics: dict[str, Any]) -> dict[str, int]:
 
 
 class Bench:
-    def __init__(self, root: Path, max_n: int, projects: int = 1, instances: int = 1) -> None:
+    def __init__(
+        self, root: Path, max_n: int, projects: int = 1, instances: int = 1, environments_file: bool = False,
+    ) -> None:
         self.root = root
+        self.environments_file = environments_file
         self.bin_dir = pulumi_bin_dir()
         self.home = root / "pulumi-home"
         self.backend = root / "backend"
@@ -312,6 +333,10 @@ class Bench:
 
     def _stack(self, kind: str, program: Path, name: str, project: str, only=None) -> Stack:  # type: ignore[no-untyped-def]
         work = prepare_workspace(program, self.root / f"ws-{kind}", only=only)
+        if kind == "ours" and self.environments_file:
+            main = work / "__main__.py"
+            main.unlink()
+            main.write_text(FILE_FED_MAIN.format(file=ENVIRONMENTS_FILE, main=str(program / "__main__.py")))
         self.cli(work, "stack", "init", name)
         if kind == "ours":
             default, *named = self.servers
@@ -413,7 +438,7 @@ class Bench:
                     for stack in order:
                         if op in ("up", "rotate"):
                             version += 1
-                            stack.configure(n, f"r{version}")
+                            stack.configure(n, f"r{version}", keepers="rotate" in ops)
                         rec = self.run_op(stack, op)
                         rec["rep"] = rep
                         rec["first"] = stack is order[0]
@@ -613,6 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--projects", type=int, default=1, help="spread the tokens over this many projects")
     parser.add_argument("--instances", type=int, default=1,
                         help="spread the tokens over this many BRMS instances (one localbrms each)")
+    parser.add_argument("--environments-file", action="store_true",
+                        help="feed the environments list to the program from a file, not the stack config")
     parser.add_argument("--rotate-max", type=int, default=0, help="rotate only at N up to this (0: every N)")
     parser.add_argument("--profile-ops", default=",".join(OPS),
                         help="operations of the profiling pass (up and destroy always run)")
@@ -640,7 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes_out: dict[str, Any] = {}
     doc: dict[str, Any] = {}
     try:
-        bench = Bench(root, max(sizes + [profile_n]), projects=args.projects, instances=args.instances)
+        bench = Bench(root, max(sizes + [profile_n]), projects=args.projects, instances=args.instances,
+                      environments_file=args.environments_file)
         doc = {
             "started": stamp,
             "quick": args.quick,
@@ -648,7 +676,8 @@ def main(argv: list[str] | None = None) -> int:
             "load_before": load(),
             "sizes": sizes,
             "repeats": {str(k): v for k, v in repeats.items()},
-            "layout": {"projects": args.projects, "instances": args.instances, "rotate_max": args.rotate_max},
+            "layout": {"projects": args.projects, "instances": args.instances, "rotate_max": args.rotate_max,
+                       "environments_file": args.environments_file},
             "method": {
                 "cli": "pulumi <op> --non-interactive; up/rotate/refresh/destroy with --yes --skip-preview; "
                 "preview with --expect-no-changes",
