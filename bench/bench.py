@@ -49,6 +49,17 @@ from tokenstack.stackfile import set_object_config  # noqa: E402
 OPS = ("up", "preview", "refresh", "rotate", "destroy")
 KINDS = ("ours", "baseline")
 TOKEN_STACK_FILES = ("__main__.py", "tokenstack")
+ENVIRONMENTS_FILE = "bench-environments.json"
+# --environments-file: the ours stack's __main__.py, which puts the environments list into the
+# program's config from a file before running the real program. The engine then never sees the
+# list: neither in the one environment variable that carries the config to the program (capped
+# at 128 KiB by Linux, too small for 1,000 entries) nor in the default provider's config.
+FILE_FED_MAIN = """# bench: gorules-tokens:environments read from a file (bench.py --environments-file)
+import pathlib, runpy
+from pulumi.runtime.config import set_config
+set_config("gorules-tokens:environments", pathlib.Path(__file__).with_name({file!r}).read_text())
+runpy.run_path({main!r}, run_name="__main__")
+"""
 DEFAULT_REPEATS = {1: 3, 10: 3, 100: 5, 300: 1}
 SUMMARY = re.compile(
     r"^\s*(?:[+~\-]+\s*)?(\d+) (to create|to update|to replace|to delete|created|updated|replaced|deleted|unchanged)\s*$",
@@ -103,22 +114,26 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def create_environments(brms: LocalBRMSServer, count: int) -> tuple[str, list[str]]:
-    """One project with `count` environments of type `brms` (no release, so no redeploy)."""
+def create_environments(brms: LocalBRMSServer, count: int, projects: int = 1) -> list[tuple[str, str]]:
+    """`count` environments of type `brms` (no release, so no redeploy), dealt round-robin over
+    `projects` projects: (project id, environment id) pairs, in creation order."""
     headers = {"Authorization": f"Bearer {brms.pat}"}
     with httpx.Client(base_url=brms.url, headers=headers, timeout=30) as client:
-        key = f"bench-{os.getpid()}-{int(time.time())}"
-        project = client.post("/api/projects", json={"name": "bench", "key": key})
-        project.raise_for_status()
-        project_id = project.json()["id"]
-        ids = []
+        project_ids = []
+        for p in range(projects):
+            key = f"bench-{os.getpid()}-{int(time.time())}-{p}"
+            project = client.post("/api/projects", json={"name": f"bench-{p}", "key": key})
+            project.raise_for_status()
+            project_ids.append(project.json()["id"])
+        pairs = []
         for i in range(count):
+            project_id = project_ids[i % projects]
             r = client.post(
                 f"/api/projects/{project_id}/environments", json={"name": f"bench-{i:03d}", "type": "brms"}
             )
             r.raise_for_status()
-            ids.append(r.json()["id"])
-    return project_id, ids
+            pairs.append((project_id, r.json()["id"]))
+    return pairs
 
 
 # -- stacks --------------------------------------------------------------------------------
@@ -133,19 +148,25 @@ class Stack:
         self.bench = bench
         self.n = 0
 
-    def configure(self, n: int, version: str) -> None:
+    def configure(self, n: int, version: str, keepers: bool = True) -> None:
+        """`keepers=False` (no rotation at this N) leaves the keepers out: the language host hands
+        the program the whole stack config in one environment variable, which Linux caps at
+        128 KiB, and 1,000 entries with keepers exceed it (see docs/PERFORMANCE.md)."""
         self.n = n
         if self.kind == "ours":
-            envs = [
-                {
-                    "name": f"token-{i:03d}",
-                    "projectId": self.bench.project_id,
-                    "environmentId": self.bench.environment_ids[i],
-                    "keepers": {"rotation": version},
-                }
-                for i in range(n)
-            ]
-            set_object_config(self.work, self.name, "gorules-tokens:environments", envs)
+            envs = []
+            for i in range(n):
+                instance, project_id, environment_id = self.bench.targets[i]
+                entry = {"name": f"token-{i:03d}", "projectId": project_id, "environmentId": environment_id}
+                if instance is not None:
+                    entry["instance"] = instance
+                if keepers:
+                    entry["keepers"] = {"rotation": version}
+                envs.append(entry)
+            if self.bench.environments_file:
+                (self.work / ENVIRONMENTS_FILE).write_text(json.dumps(envs))
+            else:
+                set_object_config(self.work, self.name, "gorules-tokens:environments", envs)
         else:
             set_object_config(self.work, self.name, "noop:count", str(n))
             set_object_config(self.work, self.name, "noop:value", version)
@@ -219,6 +240,18 @@ def summary(text: str) -> dict[str, int]:
     return {word: int(count) for count, word in SUMMARY.findall(block)}
 
 
+def merge_metrics(all_metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    """The request and connection counters of several localbrms, added up."""
+    keys = ("opened", "requestsOnNewConnections", "requestsOnReusedConnections")
+    return {
+        "requests": {
+            "total": sum(m["requests"]["total"] for m in all_metrics),
+            "byRoute": [row for m in all_metrics for row in m["requests"]["byRoute"]],
+        },
+        "connections": {k: sum(m["connections"][k] for m in all_metrics) for k in keys},
+    }
+
+
 def route_counts(metrics: dict[str, Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for row in metrics["requests"]["byRoute"]:
@@ -231,8 +264,11 @@ def route_counts(metrics: dict[str, Any]) -> dict[str, int]:
 
 
 class Bench:
-    def __init__(self, root: Path, max_n: int) -> None:
+    def __init__(
+        self, root: Path, max_n: int, projects: int = 1, instances: int = 1, environments_file: bool = False,
+    ) -> None:
         self.root = root
+        self.environments_file = environments_file
         self.bin_dir = pulumi_bin_dir()
         self.home = root / "pulumi-home"
         self.backend = root / "backend"
@@ -242,19 +278,39 @@ class Bench:
         self.logs = root / "logs"
         self.logs.mkdir()
         self.counter = 0
-        # No Agent listener: its poller would add load the figures never had.
-        self.brms = LocalBRMSServer(root / "brms.db", log_level="warning", agent=False)
-        self.brms.start()
+        self.projects, self.instances = projects, instances
+        # One localbrms per BRMS instance: the first is the stack's default instance, the others
+        # are named instances of gorules:instances ("i1", "i2", ...). No Agent listener: its
+        # poller would add load the figures never had.
+        self.servers: list[LocalBRMSServer] = []
         try:
-            self.server_proc = psutil.Process(self.brms.process.pid)  # type: ignore[union-attr]
-            self.project_id, self.environment_ids = create_environments(self.brms, max_n)
+            for i in range(instances):
+                server = LocalBRMSServer(root / f"brms{i}.db", log_level="warning", agent=False)
+                self.servers.append(server)
+                server.start()
+            self.server_procs = [psutil.Process(s.process.pid) for s in self.servers]  # type: ignore[union-attr]
+            # Tokens are dealt round-robin over the instances, and within one over its projects
+            # (at least one project per instance).
+            per_instance = [max_n // instances + (i < max_n % instances) for i in range(instances)]
+            pairs = [
+                create_environments(server, count, max(1, projects // instances + (i < projects % instances)))
+                for i, (server, count) in enumerate(zip(self.servers, per_instance))
+            ]
+            self.targets: list[tuple[str | None, str, str]] = []
+            for k in range(max_n):
+                i = k % instances
+                self.targets.append((self.instance_name(i), *pairs[i][k // instances]))
             self.stacks = {
                 "ours": self._stack("ours", REPO, "bench-ours", "gorules-tokens", only=TOKEN_STACK_FILES),
                 "baseline": self._stack("baseline", REPO / "tests" / "programs" / "noop", "bench-noop", "noop"),
             }
         except BaseException:
-            self.brms.stop()
+            self.close()
             raise
+
+    @staticmethod
+    def instance_name(index: int) -> str | None:
+        return None if index == 0 else f"i{index}"
 
     def env(self, extra: dict[str, str | None] | None = None) -> dict[str, str]:
         env = {**os.environ, **self.engine.env()}
@@ -277,33 +333,44 @@ class Bench:
 
     def _stack(self, kind: str, program: Path, name: str, project: str, only=None) -> Stack:  # type: ignore[no-untyped-def]
         work = prepare_workspace(program, self.root / f"ws-{kind}", only=only)
+        if kind == "ours" and self.environments_file:
+            main = work / "__main__.py"
+            main.unlink()
+            main.write_text(FILE_FED_MAIN.format(file=ENVIRONMENTS_FILE, main=str(program / "__main__.py")))
         self.cli(work, "stack", "init", name)
         if kind == "ours":
-            self.cli(work, "config", "set", "--stack", name, "gorules:apiUrl", self.brms.url)
-            self.cli(work, "config", "set", "--stack", name, "--secret", "gorules:token", self.brms.pat)
+            default, *named = self.servers
+            self.cli(work, "config", "set", "--stack", name, "gorules:apiUrl", default.url)
+            self.cli(work, "config", "set", "--stack", name, "--secret", "gorules:token", default.pat)
+            for i, server in enumerate(named, start=1):
+                key = f"gorules:instances.{self.instance_name(i)}"
+                self.cli(work, "config", "set", "--stack", name, "--path", f"{key}.apiUrl", server.url)
+                self.cli(work, "config", "set", "--stack", name, "--path", "--secret", f"{key}.token", server.pat)
         return Stack(kind, work, name, project, self)
 
     def close(self) -> None:
-        self.brms.stop()
+        for server in self.servers:
+            server.stop()
 
     def run_op(
         self, stack: Stack, op: str, *, env_extra: dict[str, str | None] | None = None, tag: str = "",
         extra_args: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         self.counter += 1
-        self.brms.reset_metrics()
-        server_cpu0 = sum(self.server_proc.cpu_times()[:2])
+        for server in self.servers:
+            server.reset_metrics()
+        server_cpu0 = sum(sum(p.cpu_times()[:2]) for p in self.server_procs)
         log_path = self.logs / f"{self.counter:04d}-{stack.kind}-n{stack.n}-{op}{tag}.log"
         mono0 = time.monotonic()
         res = run_measured(
             [str(self.bin_dir / "pulumi"), *stack.op_args(op, extra_args)],
             cwd=stack.work, env=self.env(env_extra), log_path=log_path,
         )
-        server_cpu = sum(self.server_proc.cpu_times()[:2]) - server_cpu0
+        server_cpu = sum(sum(p.cpu_times()[:2]) for p in self.server_procs) - server_cpu0
         text = log_path.read_text(errors="replace")
         if res.returncode != 0:
             raise BenchError(f"{stack.kind} N={stack.n} {op} exited {res.returncode}; log {log_path}:\n{text[-4000:]}")
-        metrics = self.brms.metrics()
+        metrics = merge_metrics([server.metrics() for server in self.servers])
         conns = metrics["connections"]
         return {
             "kind": stack.kind,
@@ -348,24 +415,30 @@ class Bench:
                 problems.append(f"expected {n} regenerate requests, got {regen}")
             if op in ("preview", "destroy") and rec["requests"] != 0:
                 problems.append(f"expected 0 requests, got {rec['requests']}")
-            if op == "refresh" and lists > 1:
-                problems.append(f"expected at most 1 list request, got {lists}")
+            projects = len({(instance, project) for instance, project, _ in self.targets[:n]})
+            if op == "refresh" and lists > projects:
+                problems.append(f"expected at most {projects} list request(s) (1 per project), got {lists}")
         elif rec["requests"]:
             problems.append(f"baseline made {rec['requests']} BRMS requests")
         return problems
 
-    def measure(self, sizes: list[int], repeats: dict[int, int], out: list[dict[str, Any]], sizes_out: dict) -> None:
+    def measure(
+        self, sizes: list[int], repeats: dict[int, int], out: list[dict[str, Any]], sizes_out: dict,
+        rotate_max: int | None = None,
+    ) -> None:
         version = 0
         for n in sizes:
             reps = repeats[n]
+            # A rotation of N costs about N² checkpoint bytes: above rotate_max it is left out.
+            ops = [op for op in OPS if op != "rotate" or rotate_max is None or n <= rotate_max]
             log(f"N={n}: {reps} repeat(s), load {load()}")
             for rep in range(reps):
                 order = [self.stacks[k] for k in (KINDS if rep % 2 == 0 else KINDS[::-1])]
-                for op in OPS:
+                for op in ops:
                     for stack in order:
                         if op in ("up", "rotate"):
                             version += 1
-                            stack.configure(n, f"r{version}")
+                            stack.configure(n, f"r{version}", keepers="rotate" in ops)
                         rec = self.run_op(stack, op)
                         rec["rep"] = rep
                         rec["first"] = stack is order[0]
@@ -382,7 +455,7 @@ class Bench:
 
     # -- profiling ---------------------------------------------------------------------
 
-    def profile(self, n: int, profile_dir: Path) -> dict[str, Any]:
+    def profile(self, n: int, profile_dir: Path, only: tuple[str, ...] = OPS) -> dict[str, Any]:
         """Where the time goes, at N=n. Not part of the timed comparison.
 
         * `spans`: a `pulumi-resource-pulumi-python` script placed first on PATH (ambient
@@ -414,6 +487,8 @@ class Bench:
             ("skip-checkpoints", ("up", "rotate", "destroy")),
         ]
         for mode, ops in plans:
+            # `up` must run first (the stacks are empty) and `destroy` last; `only` picks the rest.
+            ops = tuple(op for op in ops if op in only or op in ("up", "destroy"))
             for kind in KINDS:
                 stack = self.stacks[kind]
                 if mode == "cprofile":
@@ -560,6 +635,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, state)")
     parser.add_argument("--profiles-dir", default="", help="copy raw .prof/.cpu profiles here")
     parser.add_argument("--no-report", action="store_true", help="do not print tables or write the plot")
+    parser.add_argument("--projects", type=int, default=1, help="spread the tokens over this many projects")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="spread the tokens over this many BRMS instances (one localbrms each)")
+    parser.add_argument("--environments-file", action="store_true",
+                        help="feed the environments list to the program from a file, not the stack config")
+    parser.add_argument("--rotate-max", type=int, default=0, help="rotate only at N up to this (0: every N)")
+    parser.add_argument("--profile-ops", default=",".join(OPS),
+                        help="operations of the profiling pass (up and destroy always run)")
     args = parser.parse_args(argv)
 
     if args.quick:
@@ -584,7 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes_out: dict[str, Any] = {}
     doc: dict[str, Any] = {}
     try:
-        bench = Bench(root, max(sizes + [profile_n]))
+        bench = Bench(root, max(sizes + [profile_n]), projects=args.projects, instances=args.instances,
+                      environments_file=args.environments_file)
         doc = {
             "started": stamp,
             "quick": args.quick,
@@ -592,6 +676,8 @@ def main(argv: list[str] | None = None) -> int:
             "load_before": load(),
             "sizes": sizes,
             "repeats": {str(k): v for k, v in repeats.items()},
+            "layout": {"projects": args.projects, "instances": args.instances, "rotate_max": args.rotate_max,
+                       "environments_file": args.environments_file},
             "method": {
                 "cli": "pulumi <op> --non-interactive; up/rotate/refresh/destroy with --yes --skip-preview; "
                 "preview with --expect-no-changes",
@@ -610,12 +696,13 @@ def main(argv: list[str] | None = None) -> int:
             stack.configure(1, "warmup")
             bench.run_op(stack, "up", tag="-warmup")
             bench.run_op(stack, "destroy", tag="-warmup")
-        bench.measure(sizes, repeats, runs, sizes_out)
+        bench.measure(sizes, repeats, runs, sizes_out, rotate_max=args.rotate_max or None)
         doc["runs"] = runs
         doc["state_sizes"] = sizes_out
         if profile_n:
             log(f"profiling pass, N={profile_n}")
-            doc["profile"] = bench.profile(profile_n, root / "profiles")
+            only = tuple(op for op in args.profile_ops.split(",") if op)
+            doc["profile"] = bench.profile(profile_n, root / "profiles", only)
             if args.profiles_dir:
                 # Raw profiles: *.prof (pstats/snakeviz) and cli.*.cpu (go tool pprof).
                 dest = Path(args.profiles_dir)
@@ -742,10 +829,14 @@ def pprof_summary(binary: Path, cpu_file: Path) -> dict[str, Any]:
     go = shutil.which("go")
     if go is None:
         return {"error": "go not installed; open the profile with `go tool pprof`"}
-    out = subprocess.run(
-        [go, "tool", "pprof", "-top", "-cum", "-nodecount=5000", str(binary), str(cpu_file)],
-        capture_output=True, text=True, timeout=120,
-    )
+    try:
+        out = subprocess.run(
+            [go, "tool", "pprof", "-top", "-cum", "-nodecount=5000", str(binary), str(cpu_file)],
+            capture_output=True, text=True, timeout=600,
+        )
+    except subprocess.TimeoutExpired:
+        # A loaded machine must not cost the measurements already made; the raw profile stays.
+        return {"error": f"go tool pprof timed out on {cpu_file.name}"}
     total = re.search(r"Total samples = ([\d.]+\w+)", out.stdout)
     result: dict[str, Any] = {"total_s": _seconds(total.group(1)) if total else 0.0, "functions": {}}
     for line in out.stdout.splitlines():

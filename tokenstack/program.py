@@ -14,6 +14,14 @@ from gorules_tokens.rollout.consumers import CONFIG_KEY as CONSUMERS_KEY
 from gorules_tokens.rollout.consumers import ConsumersConfigError, parse_consumers
 from gorules_tokens.rollout.outputs import ACCESS_TOKENS, BRMS_URLS, FINGERPRINTS, NEXT_ROTATION_AT, ROTATED_AT
 from tokenstack.config import CONFIG_KEY, StackConfigError, parse_environments
+from tokenstack.provider import token_provider
+
+
+class StackToken(EnvironmentToken, module="gorules", name="EnvironmentToken"):
+    """An ``EnvironmentToken`` (same type token, provider and state) that resolves only the
+    outputs this program exports, which saves the SDK about a third of its per-token waiting."""
+
+    resolved_outputs = ("access_token", "fingerprint", "rotated_at", "next_rotation_at", "brms_url")
 
 
 def configured_instances() -> Instances:
@@ -38,12 +46,15 @@ def run() -> None:
         raise pulumi.RunError(str(exc)) from None
     # A plain loop, not a helper or comprehension: the engine stores the Python stack of each
     # registration in state, so every extra frame costs bytes per token on every checkpoint.
-    tokens: dict[str, EnvironmentToken] = {}
+    tokens: dict[str, StackToken] = {}
+    # Not the default provider, which the engine would configure with (and store) the whole
+    # stack config, this environments list included (see tokenstack/provider.py).
+    provider = token_provider() if entries else None
     for entry in entries:
         # Only the settings the entry spells out: unset ones cost nothing per token (see EnvironmentToken).
         # Earlier names become Pulumi aliases: a renamed entry keeps its resource and token.
-        opts = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=a) for a in entry.aliases]) if entry.aliases else None
-        tokens[entry.name] = EnvironmentToken(entry.name, **entry.given, opts=opts)
+        opts = pulumi.ResourceOptions(provider=provider, aliases=[pulumi.Alias(name=a) for a in entry.aliases])
+        tokens[entry.name] = StackToken(entry.name, **entry.given, opts=opts)
 
     # Output names are the rollout's contract (gorules_tokens.rollout.outputs).
     pulumi.export(ACCESS_TOKENS, pulumi.Output.secret({name: t.access_token for name, t in tokens.items()}))

@@ -101,6 +101,12 @@ def _note_refusal(outs: dict[str, Any], session: Session) -> None:
 class EnvironmentTokenProvider(ResourceProvider):
     """CRUD for one GoRules environment access token (see ``provider/README.md``)."""
 
+    # The pickle holds no secret (``__getstate__``), so ``__provider`` is stored in plain text,
+    # not encrypted: about 100 bytes instead of 270, twice per token (inputs and outputs), at
+    # every checkpoint, and no decryption per token per operation (issue 18). The SDK would
+    # still make it a secret if a secret Output were ever captured in the pickle.
+    serialize_as_secret_always = False
+
     def __init__(
         self,
         *,

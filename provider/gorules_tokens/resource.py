@@ -30,6 +30,12 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     exactly the field table's inputs (``fields.INPUTS``).
     """
 
+    # The outputs this class resolves in the program (all of them). The SDK keeps one Output per
+    # property until the engine answers, and at the end of the program waits on every pending
+    # one after each answer, so a program of N tokens pays about N² × this length (issue 18).
+    # A subclass that reads fewer may name fewer; what the state stores does not change.
+    resolved_outputs = tuple(f.name for f in OUTPUTS)
+
     access_token: pulumi.Output[str]
     fingerprint: pulumi.Output[str]
     rotated_at: pulumi.Output[str]
@@ -73,7 +79,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
         # An input's echo (``token.keepers``) therefore exists only when the input was given.
         props: dict = {f.name: given[f.name] for f in INPUTS if given[f.name] is not None}
         # Output-only properties must be present (as None) to get resolvers.
-        props.update({f.name: None for f in OUTPUTS})
+        props.update({name: None for name in self.resolved_outputs})
         # Merged here so no caller can forget to keep the token secret.
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS))

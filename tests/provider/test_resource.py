@@ -76,6 +76,21 @@ def test_registration_and_secret_outputs(mocked):
 
 
 @pulumi.runtime.test
+def test_pickled_provider_is_registered_in_plain_text_as_it_holds_no_secret(mocked):
+    # A secret would be stored encrypted: 2.7 times the bytes, twice per token (issue 18).
+    mocks, _captured = mocked
+    token = EnvironmentToken("plain", project_id=P, environment_id=E)
+
+    def check(_id):
+        blob = mocks.registered[0].inputs["__provider"]
+        assert isinstance(blob, str), f"__provider registered as a secret: {blob!r}"
+        raw = base64.b64decode(blob)
+        assert b"gorules_tokens.provider" in raw and b"EnvironmentTokenProvider" in raw
+
+    return token.id.apply(check)
+
+
+@pulumi.runtime.test
 def test_two_tokens_for_one_environment_fail_at_the_second_declaration(mocked):
     # Journey 4: they would regenerate against each other; the program refuses the second one.
     EnvironmentToken("first", project_id=P, environment_id=E)

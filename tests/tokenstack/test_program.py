@@ -1,0 +1,64 @@
+"""The token stack program under the SDK's mocks: what it registers, with which provider."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+
+from gorules_tokens import EnvironmentToken
+from gorules_tokens.fields import OUTPUT_NAMES
+from tokenstack.program import StackToken, run
+
+P = "3f1c2a9e-0000-4000-8000-000000000001"
+E = "3f1c2a9e-0000-4000-8000-000000000002"
+TYPE = "pulumi-python:dynamic/gorules:EnvironmentToken"
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.registered: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):  # type: ignore[override]
+        self.registered.append(args)
+        if args.typ.startswith("pulumi:providers:"):
+            return "provider-id", dict(args.inputs)
+        return f"{P}/{E}", {**args.inputs, "access_token": "t", "fingerprint": "sha256:0", "rotated_at": "now"}
+
+    def call(self, args: pulumi.runtime.MockCallArgs):  # type: ignore[override]
+        return {}
+
+
+@pytest.fixture
+def mocks() -> Mocks:
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, project="gorules-tokens", stack="dev", preview=False)
+    pulumi.runtime.set_all_config({
+        "gorules-tokens:environments": json.dumps([{"name": "staging", "projectId": P, "environmentId": E}]),
+        "gorules:apiUrl": "https://brms.example.com",
+        "other:setting": "not for the provider",
+    })
+    return mocks
+
+
+def test_the_stack_token_is_the_same_resource_type() -> None:
+    # Another type token would be another URN: every token replaced, i.e. regenerated.
+    assert StackToken._resource_type_name == EnvironmentToken._resource_type_name == "dynamic/gorules:EnvironmentToken"
+
+
+def test_the_stack_token_resolves_the_outputs_the_stack_exports() -> None:
+    assert set(StackToken.resolved_outputs) < OUTPUT_NAMES
+    assert {"access_token", "fingerprint", "rotated_at", "next_rotation_at", "brms_url"} <= set(StackToken.resolved_outputs)
+
+
+def test_tokens_use_the_stack_provider_which_holds_only_gorules_settings(mocks: Mocks) -> None:
+    pulumi.runtime.test(run)()  # returns once every registration is answered
+
+    providers = [a for a in mocks.registered if a.typ == "pulumi:providers:pulumi-python"]
+    tokens = [a for a in mocks.registered if a.typ == TYPE]
+    assert [p.name for p in providers] == ["default"]  # the URN of the engine's default provider
+    assert providers[0].inputs == {"gorules:apiUrl": "https://brms.example.com"}  # no environments list
+    assert [t.name for t in tokens] == ["staging"]
+    # (The mocks spell the stack parent into the URN; the engine leaves it out for providers.)
+    assert (tokens[0].provider or "").endswith("pulumi:providers:pulumi-python::default::provider-id")
