@@ -11,7 +11,9 @@ import pytest
 
 from localbrms import testing
 from support.brms import config_entry, requests_made
-from support.rollout import ConsumerStack, declare_consumers, gorules_tokens, new_consumer, start_gorules_tokens
+from support.engine import prepare_workspace
+from support.rollout import (CONSUMER_PROGRAM, ConsumerStack, declare_consumers, gorules_tokens, new_consumer,
+                             start_gorules_tokens)
 
 pytestmark = pytest.mark.engine
 
@@ -229,6 +231,14 @@ def test_a_bad_consumers_list_fails_the_preview_and_the_rollout_before_any_reque
     declare_consumers(token, [{"dir": "../nowhere", "stack": "prod"}])
     missing = gorules_tokens(engine, token, "rollout")
     assert missing.code == 2 and "no Pulumi project at" in missing.output, missing.output
+
+    # A consumer project whose stack was never created: the rollout refuses, status says unknown.
+    prepare_workspace(CONSUMER_PROGRAM, tmp_path / "consumer-new")
+    declare_consumers(token, [{"dir": "../consumer-new", "stack": "app-new", "uses": ["staging"]}])
+    not_created = gorules_tokens(engine, token, "rollout")
+    assert not_created.code == 2 and "no stack 'app-new'" in not_created.output, not_created.output
+    unknown = gorules_tokens(engine, token, "status", json_file=tmp_path / "status.json")
+    assert unknown.code == 3 and unknown.report["consumers"][0]["status"] == "unknown", unknown.output
     assert requests_made(brms) == 0
 
 

@@ -22,7 +22,7 @@ from ..errors import scrub
 from .consumers import QUALIFIED_KEY, Consumer, ConsumersConfigError, parse_consumers
 from .outputs import consumer_fingerprints, token_views
 from .run import ConsumerTarget, Options, Rollout
-from .stacks import StackHandle, engine_message, pulumi_command, selected_stack
+from .stacks import StackHandle, StackMissingError, engine_message, pulumi_command, selected_stack
 from .status import CURRENT, assess
 
 ENVIRONMENTS_KEY = "gorules-tokens:environments"
@@ -118,12 +118,23 @@ def rollout(args: argparse.Namespace) -> int:
     targets = [ConsumerTarget(c, _handle(token, c, runnable=True)) for c in _consumers(token, entries)]
     options = Options(refresh=args.refresh, rotate=tuple(dict.fromkeys(args.rotate)), preview=args.preview,
                       parallel=args.parallel)
-    report = Rollout(token, targets, options, _say, _rerun(args)).run()
+    try:
+        report = Rollout(token, targets, options, _say, _rerun(args)).run()
+    except StackMissingError as exc:  # raised while reading, before anything changed
+        raise UsageError(f"{QUALIFIED_KEY}: {exc}: create and configure it before the first rollout") from None
     for line in report.lines():
         print(line)
     if args.json:
         report.write_json(args.json)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _exported(consumer: StackHandle) -> Optional[dict[str, str]]:
+    """What a consumer exports; a stack that does not exist yet holds nothing (unknown)."""
+    try:
+        return consumer_fingerprints(consumer.masked_outputs())
+    except StackMissingError:
+        return None
 
 
 def status(args: argparse.Namespace) -> int:
@@ -132,8 +143,7 @@ def status(args: argparse.Namespace) -> int:
     tokens = token_views(outputs)
     now = datetime.now(timezone.utc)
     consumers = _consumers(token, _entries(token, outputs))
-    states = [assess(c, consumer_fingerprints(_handle(token, c, runnable=False).masked_outputs()), tokens)
-              for c in consumers]
+    states = [assess(c, _exported(_handle(token, c, runnable=False)), tokens) for c in consumers]
     report = {
         "tokenStack": token.name,
         "tokens": [{"entry": t.entry, "fingerprint": t.fingerprint, "rotatedAt": t.rotated_at,
@@ -158,7 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return rollout(args) if args.command == "rollout" else status(args)
-    except UsageError as exc:
+    except (UsageError, StackMissingError) as exc:
         print(f"gorules-tokens {args.command}: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except (auto.CommandError, OSError, ValueError) as exc:

@@ -19,6 +19,7 @@ from pulumi import automation as auto
 # bootstrap.sh exports the folder of the pinned CLI here; anything else uses `pulumi` on PATH.
 ENGINE_BIN_ENV = "GORULES_PULUMI_BIN"
 TOKEN_TYPE_SUFFIX = "gorules:EnvironmentToken"
+_MISSING = re.compile(r"no stack named .* found")
 _LOCKED = re.compile(r"currently locked|Another update is currently in progress")
 # "  pulumi-python:dynamic/consumer:AppConfigFile (app-config):" in the Diagnostics section.
 _RESOURCE_HEADER = re.compile(r"^  \S+:\S* \([^)]*\):$")
@@ -28,6 +29,10 @@ _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)(
 
 class StackLockedError(RuntimeError):
     """Another run holds the stack's lock; nothing was changed by this one."""
+
+
+class StackMissingError(RuntimeError):
+    """The backend has no such stack (a consumer not created yet, or a typo in its name)."""
 
 
 def pulumi_command() -> auto.PulumiCommand:
@@ -84,7 +89,12 @@ class StackHandle:
 
     def masked_outputs(self) -> dict[str, Any]:
         """Stack outputs with every secret shown as ``[secret]``."""
-        return json.loads(self._run("stack", "output", "--json") or "{}")
+        try:
+            return json.loads(self._run("stack", "output", "--json") or "{}")
+        except auto.CommandError as exc:
+            if _MISSING.search(str(exc)):
+                raise StackMissingError(f"no stack {self.name!r} in {self.folder}") from None
+            raise
 
     def config_object(self, key: str) -> Any:
         """A non-secret config value, parsed (None when the key is not set)."""
