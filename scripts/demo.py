@@ -134,6 +134,14 @@ def gorules_tokens(demo: Demo, *args: str) -> tuple[int, list[str]]:
     return run.returncode, lines
 
 
+def expect_exit(demo: Demo, wanted: int, *args: str) -> list[str]:
+    """Runs `gorules-tokens` and fails the step unless it exits with `wanted`."""
+    code, lines = gorules_tokens(demo, *args)
+    if code != wanted:
+        raise DemoError(f"gorules-tokens {' '.join(args)} exited {code}, expected {wanted}")
+    return lines
+
+
 def app_outage(loop: AppLoop) -> str:
     """The outage the app saw while the loop ran, in words."""
     outages = loop.outages()
@@ -205,9 +213,7 @@ def main() -> int:
                 })
 
                 demo.step("gorules-tokens rollout: both tokens regenerated, then the consumer hands staging's on")
-                code, _ = attempt("first rollout", lambda: gorules_tokens(demo, "rollout"))
-                if code != 0:
-                    raise DemoError(f"the first rollout exited {code}")
+                attempt("first rollout", lambda: expect_exit(demo, 0, "rollout"))
                 before = show_outputs(tokens)
                 old = before["accessTokens"].value["staging"]
 
@@ -217,10 +223,8 @@ def main() -> int:
                 print(f"    {app_config} (mode {mode}); {said}")
                 if code != 0:
                     raise DemoError("the app could not evaluate with the token from the token stack")
-                code, _ = attempt("status", lambda: gorules_tokens(demo, "status"))
-                print(f"    status exit code {code}")
-                if code != 0:
-                    raise DemoError(f"status exited {code} with every consumer just updated")
+                attempt("status", lambda: expect_exit(demo, 0, "status"))
+                print("    status exit code 0: every consumer holds the current token")
 
                 demo.step("the old way: `pulumi up` of the token stack alone rotates staging (rotation=1 -> 2)")
                 set_object_config(REPO, STACK, "gorules-tokens:environments", environments("2"))
@@ -231,15 +235,11 @@ def main() -> int:
                     print(f"    {said}")
                     if code == 0:
                         raise DemoError("the app still succeeded with a revoked token")
-                    code, _ = attempt("status (stale)", lambda: gorules_tokens(demo, "status"))
-                    print(f"    status exit code {code}: the consumer holds a dead token, and nothing runs it")
-                    if code != 3:
-                        raise DemoError(f"status exited {code}, expected 3 (a consumer is stale)")
+                    attempt("status (stale)", lambda: expect_exit(demo, 3, "status"))
+                    print("    status exit code 3: the consumer holds a dead token, and nothing runs it")
 
                     demo.step("gorules-tokens rollout: nothing to rotate, the stale consumer is updated")
-                    code, _ = attempt("healing rollout", lambda: gorules_tokens(demo, "rollout"))
-                    if code != 0:
-                        raise DemoError(f"the healing rollout exited {code}")
+                    attempt("healing rollout", lambda: expect_exit(demo, 0, "rollout"))
                     time.sleep(0.5)  # a few more calls of the app, on the new token
                 print(f"    old way: {app_outage(manual)}, until this rollout ran the consumer; "
                       "without it, until someone runs the consumer")
@@ -248,9 +248,7 @@ def main() -> int:
                 mid = tokens.outputs()["accessTokens"].value["staging"]
                 set_object_config(REPO, STACK, "gorules-tokens:environments", environments("3"))
                 with AppLoop(app_config) as rolling:
-                    code, lines = attempt("rollout", lambda: gorules_tokens(demo, "rollout"))
-                    if code != 0:
-                        raise DemoError(f"the rollout exited {code}")
+                    lines = attempt("rollout", lambda: expect_exit(demo, 0, "rollout"))
                     time.sleep(0.5)
                 outage = app_outage(rolling)
                 print(f"    app-observed outage: {outage}; rollout window {window_of(lines)}")

@@ -134,20 +134,20 @@ class StackHandle:
                 for r in self._tokens_in_state()}
 
     def up(self, on_output: Callable[[str], None], **kwargs: Any) -> auto.UpResult:
-        try:
-            return self.stack.up(on_output=on_output, **kwargs)
-        except auto.CommandError as exc:
-            if is_locked(exc):
-                raise StackLockedError(engine_message(exc)) from None
-            raise
+        return _lock_named(self.stack.up, on_output=on_output, **kwargs)
 
     def preview(self, on_output: Callable[[str], None], **kwargs: Any) -> auto.PreviewResult:
-        try:
-            return self.stack.preview(on_output=on_output, **kwargs)
-        except auto.CommandError as exc:
-            if is_locked(exc):
-                raise StackLockedError(engine_message(exc)) from None
-            raise
+        return _lock_named(self.stack.preview, on_output=on_output, **kwargs)
+
+
+def _lock_named(operation: Callable[..., Any], **kwargs: Any) -> Any:
+    """Runs an engine operation; another run's lock becomes a StackLockedError."""
+    try:
+        return operation(**kwargs)
+    except auto.CommandError as exc:
+        if is_locked(exc):
+            raise StackLockedError(engine_message(exc)) from None
+        raise
 
 
 def selected_stack(folder: Path, command: auto.PulumiCommand) -> Optional[str]:
