@@ -12,6 +12,7 @@ import pytest
 from localbrms import testing
 from support.brms import config_entry, requests_made
 from support.engine import prepare_workspace
+from support.plans import assert_empty_plan
 from support.rollout import (CONSUMER_PROGRAM, ConsumerStack, declare_consumers, gorules_tokens, new_consumer,
                              start_gorules_tokens)
 
@@ -74,6 +75,11 @@ def test_rollout_updates_only_the_consumers_of_the_rotated_token(engine, fleet, 
     assert consumers["c"].updates() == c_updates
     for consumer in consumers.values():
         _holds_current(token, consumer)
+    # Converged: nothing left to do anywhere, and a rollout now runs nothing.
+    for stack in (token.stack, *(c.stack for c in consumers.values())):
+        assert_empty_plan(stack)
+    again = gorules_tokens(engine, token, "rollout", json_file=tmp_path / "again.json")
+    assert again.code == 0 and again.report["rotated"] == [] and set(_outcomes(again).values()) == {"not-affected"}
 
 
 def _outcomes(run) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from support.brms import TokenStack, env_by_name, quiet
+from support.brms import TokenStack, env_by_name
 from support.engine import REPO_ROOT, VENV, EngineEnv, create_stack, prepare_workspace
 from tokenstack.stackfile import set_object_config
 
@@ -43,9 +43,6 @@ class ConsumerStack:
         """The app itself, evaluating with the token in its config file (exit 0 on HTTP 200)."""
         return subprocess.run([sys.executable, str(CONSUMER_PROGRAM / "app.py"), str(self.app_config)],
                               capture_output=True, text=True, timeout=60)
-
-    def up(self) -> auto.UpResult:
-        return self.stack.up(on_output=quiet)
 
 
 def new_consumer(engine: EngineEnv, token: TokenStack, seed: dict[str, Any], folder: Path, stack_name: str,
