@@ -103,6 +103,20 @@ class LeakWatch:
     def files_scanned(self, roots: list[Path] | None = None) -> int:
         return sum(1 for _ in iter_files(self.roots if roots is None else roots))
 
+    def as_dict(self) -> dict[str, Any]:
+        """What this process saw, for the whole-suite scan that merges the watches of every
+        test process (pytest-xdist workers each hold their own; see `_suite_end`)."""
+        with self._lock:
+            return {"secrets": dict(self.secrets), "roots": [str(p) for p in self.roots], "texts": list(self.texts)}
+
+    def merge(self, data: dict[str, Any]) -> None:
+        for value, label in data["secrets"].items():
+            self.secret(value, label)
+        for root in data["roots"]:
+            self.root(Path(root))
+        for where, text in data["texts"]:
+            self.text(where, text)
+
 
 def iter_files(roots: list[Path]) -> Iterator[Path]:
     """Regular files under `roots`, not following symlinks (workspaces link the repo)."""

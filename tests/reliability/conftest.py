@@ -5,17 +5,17 @@ from `tests/support`, plus:
 
 - a session-wide leak watch: every token and PAT the suite sees, and every folder and
   line of CLI output it produces. Each test's own folders and output are scanned at its
-  teardown (a leak errors that test), and `test_zz_leaks.py` scans everything against
-  everything at the end;
+  teardown (a leak errors that test), `test_zz_leaks.py` scans everything its process has
+  seen, and when every test process is done the run scans everything against everything
+  (`_suite_end`: with pytest-xdist each worker process has a watch of its own);
 - module-scoped variants (one engine, one localbrms, one stack) for tables of cases;
 - measured figures, printed after the run and written to JSON
-  (`$RELIABILITY_FIGURES`, else `<pytest basetemp>/reliability-figures.json`).
+  (`$RELIABILITY_FIGURES`, else `<pytest basetemp>/reliability-figures.json`) by the root
+  conftest, which gathers them from every process.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -24,6 +24,7 @@ import pytest
 
 from localbrms.testing import LocalBRMSServer
 from reliability._harness import CLEAN_PROVIDER_ENV, Driver, Figures, LeakWatch, seed_project
+from reliability._suite_end import save
 from support.brms import new_token_stack
 from support.engine import EngineEnv
 
@@ -162,22 +163,10 @@ def module_token_stack(module_engine: EngineEnv, module_brms: LocalBRMSServer,
     return stack_factory(module_engine, module_brms, module_dir, _WATCH, module_dir.name)
 
 
-# -- figures -----------------------------------------------------------------------------
+# -- the end of this process's session ------------------------------------------------
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _FIGURES.values:
-        return
-    target = os.environ.get("RELIABILITY_FIGURES")
-    path = Path(target) if target else None
-    if path is None:
-        try:
-            path = terminalreporter.config._tmp_path_factory.getbasetemp() / "reliability-figures.json"
-        except Exception:  # noqa: BLE001 - best effort
-            path = None
-    terminalreporter.section("reliability figures")
-    for test, values in _FIGURES.values.items():
-        terminalreporter.write_line(f"{test}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
-    if path is not None:
-        path.write_text(json.dumps(_FIGURES.values, indent=2, sort_keys=True))
-        terminalreporter.write_line(f"written to {path}")
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Saves this process's watch and figures; the root conftest merges those of every
+    process of the run, scans everything and prints the figures (see `_suite_end`)."""
+    save(session.config._tmp_path_factory.getbasetemp(), _WATCH, _FIGURES)
