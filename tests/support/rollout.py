@@ -73,16 +73,23 @@ class CommandRun:
     report: dict[str, Any] | None
 
 
+def gorules_tokens_command(engine: EngineEnv, token: TokenStack, *args: str,
+                           json_file: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """Arguments and environment of `gorules-tokens <args> --cwd <token project> --stack <token
+    stack> [--json FILE]`, for callers that run it themselves (bench/rollout.py streams its
+    progress lines)."""
+    extra = ["--json", str(json_file)] if json_file else []
+    env = {**os.environ, **engine.env(), "GORULES_PULUMI_BIN": str(engine.bin_dir)}
+    argv = [str(VENV / "bin" / "gorules-tokens"), *args, "--cwd", str(token.work_dir), "--stack", token.stack.name,
+            *extra]
+    return argv, env
+
+
 def gorules_tokens(engine: EngineEnv, token: TokenStack, *args: str, json_file: Path | None = None,
                    timeout: float = 600) -> CommandRun:
     """`gorules-tokens <args> --cwd <token project> --stack <token stack> [--json FILE]`."""
-    extra = ["--json", str(json_file)] if json_file else []
-    env = {**os.environ, **engine.env(), "GORULES_PULUMI_BIN": str(engine.bin_dir)}
-    done = subprocess.run(
-        [str(VENV / "bin" / "gorules-tokens"), *args, "--cwd", str(token.work_dir), "--stack", token.stack.name,
-         *extra],
-        env=env, capture_output=True, text=True, timeout=timeout,
-    )
+    argv, env = gorules_tokens_command(engine, token, *args, json_file=json_file)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
     report = json.loads(json_file.read_text()) if json_file and json_file.exists() else None
     return CommandRun(done.returncode, done.stdout + done.stderr, report)
 
