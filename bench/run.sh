@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmark (bench/bench.py) after making sure .venv, the pinned Pulumi CLI and the
 # benchmark's own packages (bench/requirements.txt) are installed. Idempotent: a warm run only
-# compares two hashes and a version. Arguments go to bench.py, e.g. `bench/run.sh --quick`.
+# compares two hashes and a version. Arguments go to bench.py, e.g. `bench/run.sh --quick`;
+# `bench/run.sh --rollout [ARGS]` runs the rollout benchmark (bench/rollout.py) instead.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,4 +17,8 @@ if [[ "$(cat "$VENV/.bench-requirements-hash" 2>/dev/null)" != "$want" ]]; then
     printf '%s' "$want" >"$VENV/.bench-requirements-hash"
 fi
 
+if [[ "${1:-}" == "--rollout" ]]; then
+    shift
+    exec "$VENV/bin/python" "$BENCH_DIR/rollout.py" "$@"
+fi
 exec "$VENV/bin/python" "$BENCH_DIR/bench.py" "$@"

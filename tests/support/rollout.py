@@ -71,16 +71,16 @@ class CommandRun:
     report: dict[str, Any] | None
 
 
-def _command(engine: EngineEnv, token: TokenStack, args: tuple[str, ...], json_file: Path | None) -> dict[str, Any]:
-    """`gorules-tokens <args> --cwd <token project> --stack <token stack> [--json FILE]`, as
-    subprocess arguments, with the engine's isolated environment."""
+def gorules_tokens_command(engine: EngineEnv, token: TokenStack, *args: str,
+                           json_file: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """Arguments and environment of `gorules-tokens <args> --cwd <token project> --stack <token
+    stack> [--json FILE]`, with the engine's isolated environment (bench/rollout.py runs it
+    itself to stream its progress lines)."""
     extra = ["--json", str(json_file)] if json_file else []
-    return {
-        "args": [str(VENV / "bin" / "gorules-tokens"), *args, "--cwd", str(token.work_dir),
-                 "--stack", token.stack.name, *extra],
-        "env": {**os.environ, **engine.env(), "GORULES_PULUMI_BIN": str(engine.bin_dir)},
-        "text": True,
-    }
+    env = {**os.environ, **engine.env(), "GORULES_PULUMI_BIN": str(engine.bin_dir)}
+    argv = [str(VENV / "bin" / "gorules-tokens"), *args, "--cwd", str(token.work_dir), "--stack", token.stack.name,
+            *extra]
+    return argv, env
 
 
 def _report(json_file: Path | None) -> dict[str, Any] | None:
@@ -90,7 +90,8 @@ def _report(json_file: Path | None) -> dict[str, Any] | None:
 def gorules_tokens(engine: EngineEnv, token: TokenStack, *args: str, json_file: Path | None = None,
                    timeout: float = 600) -> CommandRun:
     """Runs the command to its end."""
-    done = subprocess.run(**_command(engine, token, args, json_file), capture_output=True, timeout=timeout)
+    argv, env = gorules_tokens_command(engine, token, *args, json_file=json_file)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
     return CommandRun(done.returncode, done.stdout + done.stderr, _report(json_file))
 
 
@@ -131,7 +132,7 @@ class RunningCommand:
 
 def start_gorules_tokens(engine: EngineEnv, token: TokenStack, *args: str,
                          json_file: Path | None = None) -> RunningCommand:
-    process = subprocess.Popen(**_command(engine, token, args, json_file), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+    argv, env = gorules_tokens_command(engine, token, *args, json_file=json_file)
+    process = subprocess.Popen(argv, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return RunningCommand(process, engine.backend, json_file, [])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -165,6 +166,10 @@ def status(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    # A shell starts background jobs with SIGINT ignored, and every pulumi this process runs
+    # would inherit that: the engine then waits 5 s for its plugins at the end of each
+    # operation. Python's own handler is reset to the default in children.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = _parser().parse_args(argv)
     try:
         return rollout(args) if args.command == "rollout" else status(args)

@@ -1,0 +1,63 @@
+"""`StackHandle.up`, the rollout's update of the token stack and of every consumer, through the
+real CLI: one `pulumi up` and nothing else, so no CLI run sits between a regenerate and the
+consumers that hand the new token on, and the user's selected stack in a consumer's folder
+stays as it was."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import pytest
+from pulumi import automation as auto
+
+from gorules_tokens.rollout.stacks import StackHandle
+from support.engine import REPO_ROOT, EngineEnv, create_stack, prepare_workspace
+
+pytestmark = pytest.mark.engine
+
+NOOP = REPO_ROOT / "tests" / "programs" / "noop"
+
+
+class RecordingCommand(auto.PulumiCommand):
+    """The pinned CLI, remembering the arguments of every command it ran."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        super().__init__(root=str(bin_dir.parent), skip_version_check=True)
+        self.ran: list[list[str]] = []
+
+    def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str], on_output: Optional[Any] = None,
+            on_error: Optional[Any] = None) -> auto.CommandResult:
+        self.ran.append([a for a in args if a != "--non-interactive"])
+        return super().run(args, cwd, additional_env, on_output, on_error)
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def test_up_runs_one_pulumi_up_decrypts_nothing_and_keeps_the_selected_stack(
+        engine: EngineEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in engine.env().items():
+        monkeypatch.setenv(name, value)
+    work = prepare_workspace(NOOP, tmp_path / "ws-noop")
+    create_stack(engine, work, "other")
+    create_stack(engine, work, "rolled", {"noop:value": auto.ConfigValue("v1")})
+    engine.cli("stack", "select", "other", cwd=work)
+    command = RecordingCommand(engine.bin_dir)
+    handle = StackHandle(work, "rolled", command)
+
+    handle.up(_quiet)
+    assert command.ran == [["up", "--yes", "--skip-preview", "--stack", "rolled"]]
+    assert engine.cli("stack", "--show-name", cwd=work).stdout.strip() == "other"
+    assert handle.masked_outputs()["count"] == 1
+
+    urn = "urn:pulumi:rolled::noop::pulumi-python:dynamic/noop:Noop::noop-0"
+    command.ran.clear()
+    handle.up(_quiet, refresh=True, replace=[urn], continue_on_error=True)
+    assert command.ran == [["up", "--yes", "--skip-preview", "--refresh", "--replace", urn, "--continue-on-error",
+                            "--stack", "rolled"]]
+    assert not any("--show-secrets" in args for args in command.ran)
+    latest = json.loads(engine.cli("stack", "history", "--json", "--stack", "rolled", cwd=work).stdout)[0]
+    assert latest["resourceChanges"].get("replace") == 1, latest
