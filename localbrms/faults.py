@@ -120,6 +120,9 @@ class FaultRegistry:
     def __init__(self) -> None:
         self._rules: list[FaultRule] = []
         self._lock = threading.Lock()
+        # Set by clear(): requests still sitting in a rule's delay go on at once, so a test can
+        # hold a request for "as long as it takes" and release it on an event, not a margin.
+        self.cleared = asyncio.Event()
 
     def add(self, spec: FaultRuleIn) -> FaultRule:
         rule = FaultRule(new_id(), spec, random.Random(spec.seed))
@@ -137,7 +140,9 @@ class FaultRegistry:
         with self._lock:
             count = len(self._rules)
             self._rules = []
-            return count
+        self.cleared.set()
+        self.cleared = asyncio.Event()
+        return count
 
     def list(self) -> list[FaultRule]:
         with self._lock:
@@ -171,7 +176,10 @@ class FaultMiddleware:
             return
         spec = rule.spec
         if spec.delay_ms:
-            await asyncio.sleep(spec.delay_ms / 1000)
+            try:
+                await asyncio.wait_for(self.registry.cleared.wait(), timeout=spec.delay_ms / 1000)
+            except asyncio.TimeoutError:
+                pass
         if not spec.drop and spec.status is None:
             await self.app(scope, receive, send)
             return

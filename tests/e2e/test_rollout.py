@@ -199,13 +199,15 @@ def test_a_second_rollout_while_one_runs_fails_fast_naming_the_lock(engine, toke
     assert gorules_tokens(engine, token, "rollout").code == 0
     token.configure(_environments(seeded, rotation="2"))
     brms.reset_metrics()
-    # The first rollout's regenerate takes 10 s: its up holds the stack's lock meanwhile.
-    brms.add_fault(method="POST", route=testing.REGENERATE_ROUTE, delay_ms=10_000, times=1)
+    # The first rollout's regenerate is held until the second rollout has ended (clearing the
+    # faults releases it): its up holds the stack's lock all that time.
+    brms.add_fault(method="POST", route=testing.REGENERATE_ROUTE, delay_ms=120_000, times=1)
     first = start_gorules_tokens(engine, token, "rollout", json_file=tmp_path / "first.json")
     first.wait_for_line("token stack test: up")
     first.wait_for_lock()
     second = gorules_tokens(engine, token, "rollout", json_file=tmp_path / "second.json")
     assert first.process.poll() is None, "the first rollout ended before the second one ran"
+    brms.clear_faults()
     assert second.code == 1, second.output
     assert second.report["tokenStack"]["outcome"] == "locked"
     assert "locked" in second.report["tokenStack"]["error"] and "pulumi cancel" in second.report["nextCommand"]

@@ -128,3 +128,21 @@ def test_rule_validation_and_delete(brms: LocalBRMSServer, api: httpx.Client) ->
     assert api.delete(f"/_localbrms/faults/{rule['id']}").status_code == 200
     assert api.delete(f"/_localbrms/faults/{rule['id']}").status_code == 404
     assert api.delete("/_localbrms/faults").json() == {"cleared": 0}
+
+
+def test_clearing_the_faults_releases_a_request_held_in_a_delay(demo: Demo, brms: LocalBRMSServer) -> None:
+    """A test can hold a request for as long as it needs and release it on an event."""
+    import threading
+
+    brms.add_fault(method="GET", route=ENVIRONMENTS_ROUTE, delay_ms=120_000, times=1)
+    answers: list[int] = []
+    held = threading.Thread(target=lambda: answers.append(demo.client.get(demo.envs_path(), timeout=180).status_code))
+    held.start()
+    deadline = time.monotonic() + 60
+    while brms.faults()[0]["applied"] == 0:  # bounded poll: the request has reached its delay
+        assert time.monotonic() < deadline, "the request never reached the fault"
+        time.sleep(0.02)
+    assert answers == [] and held.is_alive()
+    brms.clear_faults()
+    held.join(timeout=60)
+    assert not held.is_alive() and answers == [200]

@@ -51,7 +51,7 @@ def test_up_runs_one_pulumi_up_decrypts_nothing_and_keeps_the_selected_stack(
     handle.up(_quiet)
     assert command.ran == [["up", "--yes", "--skip-preview", "--stack", "rolled"]]
     assert engine.cli("stack", "--show-name", cwd=work).stdout.strip() == "other"
-    assert handle.masked_outputs()["count"] == 1
+    assert handle.outputs()["count"] == 1
 
     urn = "urn:pulumi:rolled::noop::pulumi-python:dynamic/noop:Noop::noop-0"
     command.ran.clear()

@@ -111,7 +111,7 @@ def _rerun(args: argparse.Namespace) -> str:
 
 def rollout(args: argparse.Namespace) -> int:
     token = _token_stack(args)
-    entries = _entries(token, token.masked_outputs())
+    entries = _entries(token, token.outputs())
     unknown = [name for name in args.rotate if name not in entries]
     if unknown:
         raise UsageError(f"--rotate: unknown entry {', '.join(map(repr, unknown))} "
@@ -133,14 +133,14 @@ def rollout(args: argparse.Namespace) -> int:
 def _exported(consumer: StackHandle) -> Optional[dict[str, str]]:
     """What a consumer exports; a stack that does not exist yet holds nothing (unknown)."""
     try:
-        return consumer_fingerprints(consumer.masked_outputs())
+        return consumer_fingerprints(consumer.outputs())
     except StackMissingError:
         return None
 
 
 def status(args: argparse.Namespace) -> int:
     token = _token_stack(args)
-    outputs = token.masked_outputs()
+    outputs = token.outputs()
     tokens = token_views(outputs)
     now = datetime.now(timezone.utc)
     consumers = _consumers(token, _entries(token, outputs))

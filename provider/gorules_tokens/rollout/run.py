@@ -67,18 +67,19 @@ class Rollout:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _remember_tokens(self) -> None:
-        """Registers the token stack's current tokens with the scrubber, so no message this
-        run prints can carry one (they are read only for that and never leave memory)."""
-        try:
-            for token in self.token_stack.plaintext_output(ACCESS_TOKENS).values():
-                register_secret(token)
-        except (auto.CommandError, ValueError, AttributeError):
-            pass  # nothing exported yet: no token to hide
+    def _read_token_stack(self) -> dict:
+        """The token stack's outputs in one CLI run. Read decrypted only so that its tokens can
+        be registered with the scrubber (no message this run prints can then carry one); they
+        are dropped here and never leave this method."""
+        outputs = self.token_stack.outputs(show_secrets=True)
+        tokens = outputs.pop(ACCESS_TOKENS, None)
+        for token in tokens.values() if isinstance(tokens, dict) else ():
+            register_secret(token)
+        return outputs
 
     def _states(self, tokens: Mapping[str, TokenView]) -> list[ConsumerState]:
         def read(target: ConsumerTarget) -> ConsumerState:
-            return assess(target.consumer, consumer_fingerprints(target.stack.masked_outputs()), tokens)
+            return assess(target.consumer, consumer_fingerprints(target.stack.outputs()), tokens)
 
         with ThreadPoolExecutor(max_workers=self.options.parallel) as pool:
             return list(pool.map(read, self.targets))
@@ -113,7 +114,7 @@ class Rollout:
         started = time.monotonic()
         try:
             target.stack.up(_quiet)
-            after = assess(target.consumer, consumer_fingerprints(target.stack.masked_outputs()), tokens)
+            after = assess(target.consumer, consumer_fingerprints(target.stack.outputs()), tokens)
         except (auto.CommandError, StackLockedError, OSError) as exc:
             run.seconds = round(time.monotonic() - started, 1)
             run.error = scrub(engine_message(exc))
@@ -133,7 +134,7 @@ class Rollout:
     # -- the whole run --------------------------------------------------------------------------
 
     def run(self) -> Report:
-        before = token_views(self.token_stack.masked_outputs())
+        before = token_views(self.token_stack.outputs() if self.options.preview else self._read_token_stack())
         states = self._states(before)
         self.say(f"token stack {self.token_stack.name}: preview")
         report = Report(StackRun(self.token_stack.name, FAILED), preview=self.options.preview)
@@ -154,7 +155,6 @@ class Rollout:
                 for s in states
             ]
             return report
-        self._remember_tokens()
         self.say(f"token stack {self.token_stack.name}: up (" + (", ".join(would) or "nothing") + " due)")
         started = time.monotonic()
         try:
@@ -171,8 +171,7 @@ class Rollout:
         token_end = datetime.now(timezone.utc)
         self.say(f"token stack {self.token_stack.name}: {report.token_stack.outcome} "
                  f"in {report.token_stack.seconds:.1f} s")
-        self._remember_tokens()
-        outputs = self.token_stack.masked_outputs()
+        outputs = self._read_token_stack()
         after = token_views(outputs)
         rotated = [name for name, view in after.items()
                    if before.get(name) is None or before[name].fingerprint != view.fingerprint]

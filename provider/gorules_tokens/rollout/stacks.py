@@ -1,8 +1,9 @@
 """The rollout's only door to the engine: stacks opened and driven through the Automation API.
 
-Everything it reads is masked: outputs come from ``pulumi stack output --json`` without
-``--show-secrets`` and config from ``pulumi config get`` of non-secret keys, so no token and
-no PAT is ever decrypted into this process.
+Outputs come from ``pulumi stack output --json`` (masked: secrets read ``[secret]``; the
+rollout alone reads the token stack's decrypted, to scrub its tokens from what it prints),
+config from ``pulumi config get`` of non-secret keys, and state from ``pulumi stack export``
+without ``--show-secrets``: no PAT is ever decrypted into this process.
 """
 
 from __future__ import annotations
@@ -87,10 +88,11 @@ class StackHandle:
     def _run(self, *args: str) -> str:
         return self.command.run([*args, "--stack", self.name], str(self.folder), {}).stdout
 
-    def masked_outputs(self) -> dict[str, Any]:
-        """Stack outputs with every secret shown as ``[secret]``."""
+    def outputs(self, show_secrets: bool = False) -> dict[str, Any]:
+        """Stack outputs; every secret reads ``[secret]`` unless ``show_secrets``."""
+        reveal = ["--show-secrets"] if show_secrets else []
         try:
-            return json.loads(self._run("stack", "output", "--json") or "{}")
+            return json.loads(self._run("stack", "output", "--json", *reveal) or "{}")
         except auto.CommandError as exc:
             if _MISSING.search(str(exc)):
                 raise StackMissingError(f"no stack {self.name!r} in {self.folder}") from None
@@ -112,10 +114,6 @@ class StackHandle:
             return json.loads(raw["value"])
         except (TypeError, ValueError):
             return raw["value"]
-
-    def plaintext_output(self, key: str) -> dict[str, Any]:
-        """One output decrypted; the rollout reads ``accessTokens`` only to scrub its messages."""
-        return json.loads(self._run("stack", "output", key, "--json", "--show-secrets"))
 
     def _tokens_in_state(self) -> list[dict[str, Any]]:
         """Every live EnvironmentToken in state, exported without decrypting its secrets."""
