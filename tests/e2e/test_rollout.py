@@ -209,7 +209,7 @@ def test_a_second_rollout_while_one_runs_fails_fast_naming_the_lock(engine, toke
     assert first.process.poll() is None, "the first rollout ended before the second one ran"
     brms.clear_faults()
     assert second.code == 1, second.output
-    assert second.report["tokenStack"]["outcome"] == "locked"
+    assert second.report["tokenStack"]["outcome"] == "locked", second.output
     assert "locked" in second.report["tokenStack"]["error"] and "pulumi cancel" in second.report["nextCommand"]
     done = first.finish()
     assert done.code == 0, done.output
