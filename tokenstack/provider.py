@@ -12,9 +12,9 @@ for `gorules:instances`), secret where the stack config is secret, absent when u
 
 It is named `default`, so its URN is the one the engine gave the default provider: states
 written before keep their provider reference (the first `up` updates the provider's inputs
-in place, under the same id), and the engine keeps treating it as a default provider
-(not shown in previews, not counted as a change, always included in `--target` runs), exactly
-as before. tests/compat/ replays a 0.1.0 state through it.
+in place, under the same id), and the engine keeps treating it as a default provider (the
+engine's `providers.IsDefaultProvider` goes by that name: not shown in previews, not counted as
+a change), exactly as before. tests/compat/ replays a 0.1.0 state through it.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Facts about Pulumi 3.272's Python dynamic providers that shape it
   the old inputs, so inputs are echoed into the outputs and the ids live in the resource id.
 * A default ``update`` wipes all outputs; ours returns the full set.
 * The provider object is pickled into ``__provider``. This class lives in this importable
-  module so dill pickles it by reference (a few dozen bytes), and ``__getstate__`` keeps
+  module so dill pickles it by reference (a few dozen bytes), and ``__reduce__`` keeps
   credentials, clients and caches out of the pickle. Moving or renaming it breaks refresh
   and destroy of existing stacks.
 * One provider process serves every dynamic resource on up to 4 threads and shares one
@@ -101,7 +101,7 @@ def _note_refusal(outs: dict[str, Any], session: Session) -> None:
 class EnvironmentTokenProvider(ResourceProvider):
     """CRUD for one GoRules environment access token (see ``provider/README.md``)."""
 
-    # The pickle holds no secret (``__getstate__``), so ``__provider`` is stored in plain text,
+    # The pickle holds no secret (``__reduce__``), so ``__provider`` is stored in plain text,
     # not encrypted: about 100 bytes instead of 270, twice per token (inputs and outputs), at
     # every checkpoint, and no decryption per token per operation (issue 18). The SDK would
     # still make it a secret if a secret Output were ever captured in the pickle.
@@ -118,12 +118,16 @@ class EnvironmentTokenProvider(ResourceProvider):
         self._clock = clock
         self._config = ProviderConfig()
 
-    # Pickling: only a format marker survives. The config (PAT!), clients,
-    # caches and clock are process-local and rebuilt on unpickle.
-    def __getstate__(self) -> dict[str, Any]:
-        return {"v": 1}
+    # Pickling: the class, by reference, and nothing else. The config (PAT!), clients, caches
+    # and clock are process-local; unpickling calls the class. No state at all, not even a
+    # dict: the SDK 3.272 wraps pickle's dict writer once more at every `serialize_provider`
+    # and never unwraps it, so pickling a dict in the k-th resource of a program recursed k
+    # levels deep: quadratic, and a RecursionError near the 960th token (issue 18).
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        return (EnvironmentTokenProvider, ())
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        """Pickles of 0.1.0 and 0.2.0 carry ``{"v": 1}``: rebuilt the same way."""
         self.__init__()  # type: ignore[misc]
 
     def configure(self, req: ConfigureRequest) -> None:

@@ -280,3 +280,20 @@ def test_a_token_that_fails_blocks_its_consumers_loudly_and_a_rerun_converges(en
     assert requests_made(brms, REGENERATE, "POST") == 0
     assert _outcomes(rerun) == {"../consumer-a:app-a": "updated"}
     _holds_current(token, consumer)
+
+
+def test_a_consumer_failing_with_the_token_in_its_message_is_reported_scrubbed(engine, token_stack, seeded,
+                                                                               tmp_path: Path) -> None:
+    from pulumi import automation as auto
+
+    from support.engine import REPO_ROOT, create_stack
+    token = token_stack(_environments(seeded))
+    work = prepare_workspace(REPO_ROOT / "tests" / "programs" / "leaky_consumer", tmp_path / "leaky")
+    create_stack(engine, work, "leaky", {
+        "leaky-consumer:tokenStack": auto.ConfigValue(f"organization/gorules-tokens/{token.stack.name}")})
+    declare_consumers(token, [{"dir": "../leaky", "stack": "leaky", "uses": ["staging"]}])
+    run = gorules_tokens(engine, token, "rollout", json_file=tmp_path / "leaky.json")
+    assert run.code == 1, run.output
+    [failed] = run.report["consumers"]
+    assert failed["outcome"] == "failed" and "the app refused its token [redacted]" in failed["error"], failed
+    _no_token_in(token, run)

@@ -1,6 +1,8 @@
 """__provider must pickle by reference, tiny, and without credentials."""
 
 import base64
+import subprocess
+import sys
 
 import dill
 from pulumi.dynamic import Config, ConfigureRequest
@@ -40,3 +42,17 @@ def test_serialization_is_deterministic():
     a = serialize_provider(EnvironmentTokenProvider())
     b = serialize_provider(configured_provider("pat_other_1234567"))
     assert a == b
+
+
+def test_a_program_of_thousands_of_tokens_can_pickle_them_all():
+    # The SDK (3.272) wraps pickle's dict writer once more at every serialize_provider call and
+    # never unwraps it; a pickle with a dict in it then recursed once per earlier token and failed
+    # near the 960th (issue 18). Run apart, since the wrapping stays in the process.
+    script = (
+        "from pulumi.dynamic.dynamic import serialize_provider\n"
+        "from gorules_tokens.provider import EnvironmentTokenProvider\n"
+        "blobs = {serialize_provider(EnvironmentTokenProvider()) for _ in range(1500)}\n"
+        "assert len(blobs) == 1, blobs\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
