@@ -104,17 +104,22 @@ def test_a_failing_body_still_stops_the_server_and_removes_its_data() -> None:
         socket.create_connection(("127.0.0.1", seen["port"]), timeout=5).close()
 
 
+def _up_and_check_outputs(stack: auto.Stack, token: str) -> None:
+    """`up` succeeds and the stack exports the plain greeting and the token, still secret."""
+    up = stack.up(on_output=_quiet)
+    assert up.summary.result == "succeeded"
+    outputs = stack.outputs()
+    assert outputs["greeting"].value == "hello-from-postgres"
+    assert outputs["token"].value == token and outputs["token"].secret
+
+
 def test_up_stores_rows_and_keeps_the_secret_encrypted(
     pg_engine: EngineEnv, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     token = f"pg-secret-{secrets.token_hex(16)}"
     stack = _source_stack(pg_engine, tmp_path, token)
 
-    up = stack.up(on_output=_quiet)
-    assert up.summary.result == "succeeded"
-    outputs = stack.outputs()
-    assert outputs["greeting"].value == "hello-from-postgres"
-    assert outputs["token"].value == token and outputs["token"].secret
+    _up_and_check_outputs(stack, token)
 
     rows = _rows(postgres_server, pg_engine)
     checkpoint = rows[".pulumi/stacks/source/test.json"]
@@ -137,11 +142,7 @@ def test_stack_reference_reads_another_project_on_the_same_backend(
         {"reader:source": auto.ConfigValue("organization/source/test")},
     )
 
-    up = reader.up(on_output=_quiet)
-    assert up.summary.result == "succeeded"
-    outputs = reader.outputs()
-    assert outputs["greeting"].value == "hello-from-postgres"
-    assert outputs["token"].value == token and outputs["token"].secret
+    _up_and_check_outputs(reader, token)
 
     rows = _rows(postgres_server, pg_engine)
     assert {".pulumi/stacks/source/test.json", ".pulumi/stacks/reader/test.json"} <= rows.keys()

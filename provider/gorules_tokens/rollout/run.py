@@ -91,7 +91,7 @@ class Rollout:
 
     # -- the token stack ------------------------------------------------------------------------
 
-    def _preview_token_stack(self) -> list[str]:
+    def _preview_token_stack(self, replace: list[str]) -> list[str]:
         """Entries the token stack's preview would mint a token for."""
         minting: list[str] = []
 
@@ -101,7 +101,7 @@ class Rollout:
                 minting.append(pre.metadata.urn.rsplit("::", 1)[-1])
 
         self.token_stack.preview(_quiet, on_event=watch, refresh=self.options.refresh or None,
-                                 replace=self._rotate_urns() or None)
+                                 replace=replace or None)
         return list(dict.fromkeys(minting))
 
     # -- consumers ------------------------------------------------------------------------------
@@ -138,8 +138,10 @@ class Rollout:
         states = self._states(before)
         self.say(f"token stack {self.token_stack.name}: preview")
         report = Report(StackRun(self.token_stack.name, FAILED), preview=self.options.preview)
+        # Looked up once: the preview and the up replace the same resources.
+        replace = self._rotate_urns()
         try:
-            would = self._preview_token_stack()
+            would = self._preview_token_stack(replace)
         except StackLockedError as exc:
             return self._locked(report, exc)
         except auto.CommandError as exc:
@@ -158,7 +160,7 @@ class Rollout:
         self.say(f"token stack {self.token_stack.name}: up (" + (", ".join(would) or "nothing") + " due)")
         started = time.monotonic()
         try:
-            self.token_stack.up(_quiet, refresh=self.options.refresh or None, replace=self._rotate_urns() or None,
+            self.token_stack.up(_quiet, refresh=self.options.refresh or None, replace=replace or None,
                                 continue_on_error=True)
             report.token_stack.outcome = UPDATED
         except StackLockedError as exc:
