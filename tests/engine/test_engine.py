@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import pytest
 from pulumi import automation as auto
 
-from support.engine import REPO_ROOT, EngineEnv
+from support.engine import REPO_ROOT, VENV, EngineEnv
 from support import state
 
 NOOP = REPO_ROOT / "tests" / "programs" / "noop"
@@ -60,6 +61,11 @@ def test_plain_cli_runs_the_program_with_its_virtualenv(program_stack, engine: E
     engine.cli("up", "--yes", "--stack", "test", cwd=work)
     out = engine.cli("stack", "output", "--json", "--stack", "test", cwd=work)
     assert json.loads(out.stdout)["values"] == ["hello"]
+    # The language host's About (engine/langhost: one Python process, no pip) names the
+    # virtualenv's interpreter and its version.
+    about = json.loads(engine.cli("about", "--json", "--stack", "test", cwd=work).stdout)
+    assert about["runtime"] == {"language": "python", "executable": str(VENV / "bin" / "python"),
+                                "version": platform.python_version()}
     engine.cli("destroy", "--yes", "--stack", "test", cwd=work)
 
 

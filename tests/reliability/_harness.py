@@ -22,6 +22,7 @@ from pulumi import automation as auto
 
 from localbrms.testing import LocalBRMSServer
 from support.brms import TokenStack
+from support.ops import UpRun, run_up
 
 PROJECT = "gorules-tokens"
 TOKEN_TYPE = "pulumi-python:dynamic/gorules:EnvironmentToken"
@@ -363,8 +364,8 @@ class Driver:
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"==== {where}\n{text}\n")
 
-    def up(self, **kwargs: Any) -> auto.UpResult:
-        return self._run("up", self.stack.up, **kwargs)
+    def up(self, **kwargs: Any) -> UpRun:
+        return self._run("up", lambda **options: run_up(self.stack, **options), **kwargs)
 
     def preview(self, **kwargs: Any) -> auto.PreviewResult:
         return self._run("preview", self.stack.preview, **kwargs)

@@ -14,6 +14,7 @@ from pulumi import automation as auto
 from localbrms.testing import LocalBRMSServer
 from support import plans
 from support.engine import REPO_ROOT, EngineEnv, create_stack, prepare_workspace
+from support.ops import UpRun
 from tokenstack.stackfile import set_object_config
 
 
@@ -106,7 +107,7 @@ class TokenStack:
                 return {k: unwrap(v) for k, v in resource.get("outputs", {}).items()}
         raise KeyError(name)
 
-    def up(self, *, settled: bool = True, **kwargs: Any) -> auto.UpResult:
+    def up(self, *, settled: bool = True, **kwargs: Any) -> UpRun:
         """``pulumi up``, then an empty plan (``support.plans.up``)."""
         return plans.up(self.stack, settled=settled, **kwargs)
 

@@ -17,6 +17,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from support.engine import EngineEnv
+from support.ops import UpRun, run_up
 
 _TAIL = 4000
 
@@ -40,11 +41,12 @@ def assert_empty_plan(stack: auto.Stack) -> None:
         raise PerpetualDiff(f"the plan after `up` is not empty (a perpetual diff):\n{shown[-_TAIL:]}") from None
 
 
-def up(stack: auto.Stack, *, settled: bool = True, **kwargs: Any) -> auto.UpResult:
-    """``stack.up(**kwargs)``, then an empty plan. ``settled=False`` only where the step leaves a
-    change by design (a ``rotate_after`` shorter than the step itself); say why at the call."""
+def up(stack: auto.Stack, *, settled: bool = True, **kwargs: Any) -> UpRun:
+    """``pulumi up`` (``support.ops.run_up(**kwargs)``), then an empty plan. ``settled=False``
+    only where the step leaves a change by design (a ``rotate_after`` shorter than the step
+    itself); say why at the call."""
     kwargs.setdefault("on_output", _quiet)
-    result = stack.up(**kwargs)
+    result = run_up(stack, **kwargs)
     if settled:
         assert_empty_plan(stack)
     return result
