@@ -48,6 +48,7 @@ from tokenstack.stackfile import set_object_config  # noqa: E402
 
 OPS = ("up", "preview", "refresh", "rotate", "destroy")
 KINDS = ("ours", "baseline")
+PROFILE_MODES = ("spans", "cprofile", "cli", "skip-checkpoints")
 TOKEN_STACK_FILES = ("__main__.py", "tokenstack")
 ENVIRONMENTS_FILE = "bench-environments.json"
 # --environments-file: the ours stack's __main__.py, which puts the environments list into the
@@ -455,7 +456,9 @@ class Bench:
 
     # -- profiling ---------------------------------------------------------------------
 
-    def profile(self, n: int, profile_dir: Path, only: tuple[str, ...] = OPS) -> dict[str, Any]:
+    def profile(
+        self, n: int, profile_dir: Path, only: tuple[str, ...] = OPS, modes: tuple[str, ...] = PROFILE_MODES,
+    ) -> dict[str, Any]:
         """Where the time goes, at N=n. Not part of the timed comparison.
 
         * `spans`: a `pulumi-resource-pulumi-python` script placed first on PATH (ambient
@@ -483,10 +486,12 @@ class Bench:
         plans = [
             ("spans", OPS),
             ("cprofile", OPS),
-            ("cli", ("up", "rotate", "destroy")),
+            ("cli", ("up", "refresh", "rotate", "destroy")),
             ("skip-checkpoints", ("up", "rotate", "destroy")),
         ]
         for mode, ops in plans:
+            if mode not in modes:
+                continue
             # `up` must run first (the stacks are empty) and `destroy` last; `only` picks the rest.
             ops = tuple(op for op in ops if op in only or op in ("up", "destroy"))
             for kind in KINDS:
@@ -643,7 +648,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rotate-max", type=int, default=0, help="rotate only at N up to this (0: every N)")
     parser.add_argument("--profile-ops", default=",".join(OPS),
                         help="operations of the profiling pass (up and destroy always run)")
+    parser.add_argument("--profile-modes", default=",".join(PROFILE_MODES),
+                        help="modes of the profiling pass (spans, cprofile, cli, skip-checkpoints)")
     args = parser.parse_args(argv)
+    modes = tuple(m for m in args.profile_modes.split(",") if m)
+    if set(modes) - set(PROFILE_MODES):
+        parser.error(f"--profile-modes: choose from {', '.join(PROFILE_MODES)}")
 
     if args.quick:
         sizes, repeats, profile_n = [1, 10], {1: 1, 10: 1}, 0
@@ -702,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
         if profile_n:
             log(f"profiling pass, N={profile_n}")
             only = tuple(op for op in args.profile_ops.split(",") if op)
-            doc["profile"] = bench.profile(profile_n, root / "profiles", only)
+            doc["profile"] = bench.profile(profile_n, root / "profiles", only, modes)
             if args.profiles_dir:
                 # Raw profiles: *.prof (pstats/snakeviz) and cli.*.cpu (go tool pprof).
                 dest = Path(args.profiles_dir)
