@@ -45,10 +45,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.engine)
         if _shares_module_fixtures(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-    # Files with engine tests first (each file keeps its own order): workers take tests in
-    # this order, so the long ones start early and the quick ones fill the gaps at the end.
+    # Files with `long` tests first, then the other files with engine tests (each file keeps
+    # its own order): workers take tests in this order, so the long ones start early and the
+    # quick ones fill the gaps at the end.
+    long_files = {item.path for item in items if item.get_closest_marker("long") is not None}
     engine_files = {item.path for item in items if item.get_closest_marker("engine") is not None}
-    items.sort(key=lambda item: item.path not in engine_files)
+    items.sort(key=lambda item: (item.path not in long_files, item.path not in engine_files))
 
 
 def _shares_module_fixtures(item: pytest.Item) -> bool:

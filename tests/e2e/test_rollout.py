@@ -16,7 +16,7 @@ from support.plans import assert_empty_plan
 from support.rollout import (CONSUMER_PROGRAM, ConsumerStack, declare_consumers, gorules_tokens, new_consumer,
                              start_gorules_tokens)
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.long]
 
 REGENERATE = "regenerate-token"
 

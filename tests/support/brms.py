@@ -96,8 +96,14 @@ class TokenStack:
         assert outputs["accessTokens"].secret, "accessTokens must be a secret stack output"
         return dict(outputs["accessTokens"].value)
 
+    def masked_outputs(self) -> dict[str, Any]:
+        """The stack's outputs with secrets masked: one CLI run that decrypts nothing (the
+        Automation API's `outputs()` makes two, one of them decrypting everything)."""
+        return json.loads(self.engine.cli("stack", "output", "--json", "--stack", self.stack.name,
+                                          cwd=self.work_dir).stdout)
+
     def fingerprints(self) -> dict[str, str]:
-        return dict(self.stack.outputs()["fingerprints"].value)
+        return dict(self.masked_outputs()["fingerprints"])
 
     def resource_outputs(self, name: str) -> dict[str, Any]:
         """Outputs of one EnvironmentToken as stored in state (decrypted by the CLI)."""
