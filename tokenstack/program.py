@@ -10,9 +10,9 @@ import pulumi
 from gorules_tokens import EnvironmentToken
 from gorules_tokens.errors import ConfigError
 from gorules_tokens.instances import Instances, parse_instances
-from gorules_tokens.rollout.consumers import CONFIG_KEY as CONSUMERS_KEY
-from gorules_tokens.rollout.consumers import ConsumersConfigError, parse_consumers
-from gorules_tokens.rollout.outputs import ACCESS_TOKENS, BRMS_URLS, FINGERPRINTS, NEXT_ROTATION_AT, ROTATED_AT
+from gorules_tokens.consumer_config import CONFIG_KEY as CONSUMERS_KEY
+from gorules_tokens.consumer_config import ConsumersConfigError, parse_consumers
+from gorules_tokens.stack_outputs import EXPORTED_ATTRIBUTES, export_token_stack_outputs
 from tokenstack.config import CONFIG_KEY, StackConfigError, parse_environments
 from tokenstack.provider import token_provider
 
@@ -21,7 +21,7 @@ class StackToken(EnvironmentToken, module="gorules", name="EnvironmentToken"):
     """An ``EnvironmentToken`` (same type token, provider and state) that resolves only the
     outputs this program exports, which saves the SDK about a third of its per-token waiting."""
 
-    resolved_outputs = ("access_token", "fingerprint", "rotated_at", "next_rotation_at", "brms_url")
+    resolved_outputs = EXPORTED_ATTRIBUTES
 
 
 def configured_instances() -> Instances:
@@ -56,10 +56,4 @@ def run() -> None:
         opts = pulumi.ResourceOptions(provider=provider, aliases=[pulumi.Alias(name=a) for a in entry.aliases])
         tokens[entry.name] = StackToken(entry.name, **entry.given, opts=opts)
 
-    # Output names are the rollout's contract (gorules_tokens.rollout.outputs).
-    pulumi.export(ACCESS_TOKENS, pulumi.Output.secret({name: t.access_token for name, t in tokens.items()}))
-    pulumi.export(FINGERPRINTS, {name: t.fingerprint for name, t in tokens.items()})
-    pulumi.export(ROTATED_AT, {name: t.rotated_at for name, t in tokens.items()})
-    pulumi.export(NEXT_ROTATION_AT, {name: t.next_rotation_at for name, t in tokens.items()})
-    # Where each token is valid (its instance's URL), so a consumer can pick a token of any instance.
-    pulumi.export(BRMS_URLS, {name: t.brms_url for name, t in tokens.items()})
+    export_token_stack_outputs(tokens)

@@ -11,6 +11,7 @@ from .fields import FieldError
 from .inputs import InputError
 from .instances import UnconfiguredBrms
 from .resource import EnvironmentToken
+from .stack_outputs import export_token_stack_outputs
 
 __all__ = [
     "BrmsError",
@@ -23,4 +24,5 @@ __all__ = [
     "InputError",
     "InvalidValueError",
     "UnconfiguredBrms",
+    "export_token_stack_outputs",
 ]

@@ -18,7 +18,7 @@ from typing import Optional
 import pulumi
 
 from .fingerprint import fingerprint
-from .rollout.outputs import ACCESS_TOKENS, BRMS_URLS, CONSUMER_FINGERPRINTS
+from .stack_outputs import ACCESS_TOKENS, BRMS_URLS, CONSUMER_FINGERPRINTS
 
 
 class TokenStackReference:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from gorules_tokens.rollout.consumers import Consumer
-from gorules_tokens.rollout.outputs import consumer_fingerprints, token_views
+from gorules_tokens.consumer_config import Consumer
+from gorules_tokens.stack_outputs import consumer_fingerprints, token_views
 from gorules_tokens.rollout.status import CURRENT, STALE, UNKNOWN, assess
 
 OUTPUTS = {

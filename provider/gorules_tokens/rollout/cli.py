@@ -20,8 +20,8 @@ from typing import Optional, Sequence
 from pulumi import automation as auto
 
 from ..errors import scrub
-from .consumers import QUALIFIED_KEY, Consumer, ConsumersConfigError, parse_consumers
-from .outputs import consumer_fingerprints, token_views
+from ..consumer_config import QUALIFIED_KEY, Consumer, ConsumersConfigError, parse_consumers
+from ..stack_outputs import consumer_fingerprints, token_views
 from .run import ConsumerTarget, Options, Rollout
 from .stacks import StackHandle, StackMissingError, engine_message, pulumi_command, selected_stack
 from .status import CURRENT, assess

@@ -21,8 +21,8 @@ from pulumi.automation import events
 
 from ..errors import register_secret, scrub
 from ..schedule import parse_timestamp
-from .consumers import Consumer
-from .outputs import ACCESS_TOKENS, TokenView, consumer_fingerprints, token_views, unreadable_entries
+from ..consumer_config import Consumer
+from ..stack_outputs import ACCESS_TOKENS, TokenView, consumer_fingerprints, token_views, unreadable_entries
 from .report import (AGENT_NOTE, FAILED, LOCKED, NOT_AFFECTED, UNVERIFIED, UPDATED, WOULD_UPDATE, Report,
                      RotatedToken, StackRun)
 from .stacks import StackHandle, StackLockedError, engine_message

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Collection, Mapping, Optional
 
-from .consumers import Consumer
-from .outputs import TokenView
+from ..consumer_config import Consumer
+from ..stack_outputs import TokenView
 
 CURRENT = "current"
 STALE = "stale"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gorules_tokens.rollout.consumers import Consumer, ConsumersConfigError, parse_consumers
+from gorules_tokens.consumer_config import Consumer, ConsumersConfigError, parse_consumers
 
 ENTRIES = ["staging", "production"]
 
