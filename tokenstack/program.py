@@ -40,7 +40,8 @@ def run() -> None:
     try:
         entries = parse_environments(config.get_object(CONFIG_KEY), instances)
         # Checked here so a bad consumers list fails the preview, before any token is touched.
-        parse_consumers(config.get_object(CONSUMERS_KEY), [e.name for e in entries], base=Path.cwd())
+        parse_consumers(config.get_object(CONSUMERS_KEY), [e.name for e in entries], base=Path.cwd(),
+                        token_stack=(pulumi.get_project(), pulumi.get_stack()))
     except (StackConfigError, ConsumersConfigError) as exc:
         # RunError prints just the message: the entry and the field, no traceback.
         raise pulumi.RunError(str(exc)) from None

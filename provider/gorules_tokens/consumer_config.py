@@ -80,12 +80,23 @@ def _uses(raw: dict[str, Any], entries: Optional[Collection[str]], problems: lis
     return tuple(value)
 
 
-def parse_consumers(raw: Any, entries: Optional[Collection[str]] = None, base: Optional[Path] = None) -> list[Consumer]:
+def is_token_stack(consumer: Consumer, base: Path, project: str, stack: str) -> bool:
+    """The consumer names the token stack itself (its folder and stack, or its qualified name)."""
+    parts = consumer.stack.split("/")
+    if len(parts) == 3:
+        return parts[1:] == [project, stack]
+    return consumer.folder(base) == base.resolve() and consumer.stack == stack
+
+
+def parse_consumers(raw: Any, entries: Optional[Collection[str]] = None, base: Optional[Path] = None,
+                    token_stack: Optional[tuple[str, str]] = None) -> list[Consumer]:
     """Validates the raw config value; raises ConsumersConfigError naming every bad field.
 
     ``entries``: the token stack's entry names, which ``uses`` must name (None: not checked).
     ``base``: the token project's folder; given, two consumers are duplicates when their
     folders resolve to the same place, not only when they are spelled alike.
+    ``token_stack``: (project, stack) of the token stack, which cannot consume itself (its
+    ``up`` would rotate again); checked when ``base`` is given.
     """
     if raw is None:
         return []
@@ -108,6 +119,8 @@ def parse_consumers(raw: Any, entries: Optional[Collection[str]] = None, base: O
             key = (str(consumer.folder(base)) if base is not None else folder.rstrip("/"), stack)
             if key in seen:
                 found.append(f"duplicate of {seen[key]} (same project folder and stack)")
+            if base is not None and token_stack is not None and is_token_stack(consumer, base, *token_stack):
+                found.append("is the token stack itself: a consumer must be another stack")
             seen.setdefault(key, here)
         problems.extend(f"{here}: {problem}" for problem in found)
         if not found:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the resource imports the provider; readers of outputs need 
     from .resource import EnvironmentToken
 
 ACCESS_TOKENS = "accessTokens"
+# Agent environments: the token their Agents still accept until they poll (issue 24).
+PREVIOUS_ACCESS_TOKENS = "previousAccessTokens"
 FINGERPRINTS = "fingerprints"
 ROTATED_AT = "rotatedAt"
 NEXT_ROTATION_AT = "nextRotationAt"

@@ -28,6 +28,24 @@ def test_sigint_is_restored_for_the_pulumi_runs_it_starts(tmp_path: Path) -> Non
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         main(["status", "--cwd", str(tmp_path)])
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        # A handler of its own (forwarding a graceful cancel), never "ignored": a child's exec
+        # resets a handler to the default, but keeps an ignored signal ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            assert callable(signal.getsignal(signum))
     finally:
         signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_rotate_takes_several_names_after_one_flag_and_repeats() -> None:
+    from gorules_tokens.rollout.cli import _parser
+    args = _parser().parse_args(["rollout", "--rotate", "a", "b", "--rotate", "c"])
+    assert args.rotate == ["a", "b", "c"]
+
+
+def test_help_states_defaults_and_exit_codes(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["rollout", "--help"])
+    text = capsys.readouterr().out
+    for expected in ("default: 4", "--consumer-timeout", "gorules-tokens:consumers", "130 / 143", "3 an external"):
+        assert expected in text, expected

@@ -36,17 +36,6 @@ def test_per_entry_status_and_the_worst_one_wins() -> None:
     assert assess(Consumer("../shop", "prod", ("staging",)), {"staging": "sha256:aaaa"}, TOKENS).status == CURRENT
 
 
-def test_a_rollout_runs_stale_consumers_and_unknown_ones_only_for_a_token_just_rotated() -> None:
-    silent = assess(Consumer("../legacy", "prod", ("staging",)), consumer_fingerprints({}), TOKENS)
-    assert silent.exported is None and silent.status == UNKNOWN
-    assert silent.needs_update(["staging"]) and not silent.needs_update(["production"])
-    stale = assess(Consumer("../shop", "prod", ("staging",)), {"staging": "sha256:old"}, TOKENS)
-    assert stale.needs_update([])
-    current = assess(Consumer("../shop", "prod", ("staging",)), {"staging": "sha256:aaaa"}, TOKENS)
-    assert not current.needs_update(["production"]) and current.would_follow(["staging"])
-    assert not current.would_follow(["production"])
-
-
 def test_only_fingerprints_count_as_exported() -> None:
     exported = consumer_fingerprints({"gorulesTokenFingerprints": {"staging": "[secret]", "x": 3, "p": "sha256:bbbb"}})
     assert exported == {"p": "sha256:bbbb"}

@@ -1,33 +1,40 @@
-"""``gorules-tokens``: the rollout and status commands.
+"""``gorules-tokens``: parses arguments, wires signals and the engine, maps outcomes to exit codes.
 
-Exit codes are a contract for CI: rollout 0 (token stack and every affected consumer
-converged), 1 (something failed; the report names it and the command to run), 2 (usage
-or config error, nothing changed); status 0 (every consumer current), 3 (some consumer
-stale or unknown), 1 (error).
+Everything a rollout decides lives below (``plan``, ``run``); this module only opens the
+stacks the config names and turns the report into an exit code (``report.EXIT_*``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import shlex
 import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-from pulumi import automation as auto
-
-from ..errors import scrub
 from ..consumer_config import QUALIFIED_KEY, Consumer, ConsumersConfigError, parse_consumers
-from ..stack_outputs import consumer_fingerprints, token_views
+from ..errors import scrub
+from ..stack_outputs import consumer_fingerprints, missing_outputs, token_views
+from .pulumi_cli import Engine, StackHandle, engine_message, selected_stack
+from .report import EXIT_FAILED, EXIT_USAGE, ConsumerStatus, Report, StatusReport, TokenStatus
 from .run import ConsumerTarget, Options, Rollout
-from .stacks import StackHandle, StackMissingError, engine_message, pulumi_command, selected_stack
-from .status import CURRENT, assess
+from .stacks import EngineError, StackMissingError
+from .status import assess
+from .workdir import RolloutBusyError, RolloutLock, logs_folder
 
 ENVIRONMENTS_KEY = "gorules-tokens:environments"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CURRENT = 0, 1, 2, 3
+DEFAULT_PARALLEL = 4
+DEFAULT_CONSUMER_TIMEOUT = 900.0
+EXIT_CODES = """exit codes:
+  rollout: 0 every consumer it ran holds the live token and every external one is current;
+           1 something failed (the report names it and the command that finishes it);
+           2 usage or config error, nothing changed; 3 an external consumer is stale;
+           130 / 143 interrupted by SIGINT / SIGTERM (the report says how to finish)
+  status:  0 every consumer current; 3 some consumer stale or unknown, or nothing deployed;
+           2 usage or config error; 1 error"""
 
 
 class UsageError(Exception):
@@ -37,18 +44,39 @@ class UsageError(Exception):
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--cwd", type=Path, default=Path("."), help="the token project's folder (default: here)")
-    common.add_argument("--stack", help="the token stack (default: the selected one)")
-    common.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
-    parser = argparse.ArgumentParser(prog="gorules-tokens", description="Rotate GoRules tokens and hand them on.")
+    common.add_argument("--stack", help="the token stack (default: the one selected in --cwd; never changed)")
+    common.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON to FILE")
+    parser = argparse.ArgumentParser(
+        prog="gorules-tokens", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES,
+        description="Rotate GoRules BRMS environment tokens with Pulumi and hand them on to the consumer "
+                    f"stacks declared in the token stack's config ({QUALIFIED_KEY}).")
     commands = parser.add_subparsers(dest="command", required=True)
-    rollout = commands.add_parser("rollout", parents=[common],
-                                  help="rotate what is due, then update every consumer that needs it")
-    rollout.add_argument("--refresh", action="store_true", help="refresh in the same token-stack up")
-    rollout.add_argument("--rotate", action="append", default=[], metavar="NAME",
-                         help="rotate this entry now even if nothing is due (repeatable)")
+    rollout = commands.add_parser(
+        "rollout", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES,
+        help="rotate what is due, then update every consumer that needs it",
+        description="Refresh (--refresh), preview and update the token stack, then update every consumer stack "
+                    f"of {QUALIFIED_KEY} that does not hold a live token, and check what each one exports. "
+                    "Consumers whose folder is absent and whose stack is fully qualified are external: "
+                    "reported, not run.")
+    rollout.add_argument("--refresh", action="store_true",
+                         help="refresh the token stack first (adopts out-of-band rotations; an unreachable "
+                              "instance's entries are skipped and reported)")
+    rollout.add_argument("--rotate", action="extend", nargs="+", default=[], metavar="NAME",
+                         help="rotate these entries (names in gorules-tokens:environments) now, even if nothing "
+                              "is due; repeatable")
     rollout.add_argument("--preview", action="store_true", help="say what would rotate and follow; change nothing")
-    rollout.add_argument("--parallel", type=_positive, default=4, metavar="K", help="consumers updated at once")
-    commands.add_parser("status", parents=[common], help="which consumers hold the current tokens (no changes)")
+    rollout.add_argument("--parallel", type=_positive, default=DEFAULT_PARALLEL, metavar="K",
+                         help=f"consumers updated at once (default: {DEFAULT_PARALLEL})")
+    rollout.add_argument("--consumer-timeout", type=_seconds, default=DEFAULT_CONSUMER_TIMEOUT, metavar="SECONDS",
+                         help="cancel a consumer's up after this long and report it failed "
+                              f"(default: {DEFAULT_CONSUMER_TIMEOUT:g})")
+    rollout.add_argument("--log-dir", type=Path, metavar="DIR",
+                         help="where each consumer's whole output goes, one file each, mode 0600 "
+                              "(default: a new folder under .gorules-tokens/logs/ in --cwd)")
+    commands.add_parser("status", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog=EXIT_CODES, help="which consumers hold the current tokens (no changes)",
+                        description="Each token's fingerprint and schedule, and whether each consumer of "
+                                    f"{QUALIFIED_KEY} holds it; reads stack outputs only (no passphrase).")
     return parser
 
 
@@ -59,19 +87,32 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def _say(text: str) -> None:
     print(f"[gorules-tokens] {text}", flush=True)
 
 
-def _token_stack(args: argparse.Namespace) -> StackHandle:
+def _token_stack(args: argparse.Namespace, engine: Engine) -> StackHandle:
     base = args.cwd.resolve()
     if not (base / "Pulumi.yaml").exists():
         raise UsageError(f"--cwd {args.cwd}: no Pulumi.yaml (run from the token project's folder or pass --cwd)")
-    command = pulumi_command()
-    name = args.stack or selected_stack(base, command)
+    name = args.stack or selected_stack(base, engine)
     if not name:
         raise UsageError("no stack selected in the token project: pass --stack NAME")
-    return StackHandle(base, name, command)
+    return StackHandle(base, name, engine)
+
+
+def _project_name(folder: Path) -> str:
+    for line in (folder / "Pulumi.yaml").read_text().splitlines():
+        if line.startswith("name:"):
+            return line.split(":", 1)[1].strip().strip("'\"")
+    return ""
 
 
 def _entries(token: StackHandle, outputs: dict) -> list[str]:
@@ -84,50 +125,80 @@ def _entries(token: StackHandle, outputs: dict) -> list[str]:
 
 def _consumers(token: StackHandle, entries: list[str]) -> list[Consumer]:
     try:
-        return parse_consumers(token.config_object(QUALIFIED_KEY), entries, base=token.folder)
+        return parse_consumers(token.config_object(QUALIFIED_KEY), entries, base=token.folder,
+                               token_stack=(_project_name(token.folder), token.name))
     except ConsumersConfigError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _handle(token: StackHandle, consumer: Consumer, runnable: bool) -> StackHandle:
-    """The consumer's stack: in its own folder, or (status only) by its fully qualified name."""
+def _target(token: StackHandle, consumer: Consumer) -> ConsumerTarget:
+    """The consumer's stack in its own folder; absent with a fully qualified stack, an external
+    one (another repository's) read from the token project's folder on the shared backend."""
     folder = consumer.folder(token.folder)
     if (folder / "Pulumi.yaml").exists():
-        return StackHandle(folder, consumer.stack, token.command)
-    if not runnable and consumer.stack.count("/") == 2:
-        return StackHandle(token.folder, consumer.stack, token.command)
-    hint = "" if runnable else ", or give its stack as <organization>/<project>/<stack>"
-    raise UsageError(f"{QUALIFIED_KEY}: consumer {consumer.label}: no Pulumi project at {folder}{hint}")
+        return ConsumerTarget(consumer, StackHandle(folder, consumer.stack, token.engine))
+    if consumer.stack.count("/") == 2:
+        return ConsumerTarget(consumer, StackHandle(token.folder, consumer.stack, token.engine), external=True)
+    raise UsageError(f"{QUALIFIED_KEY}: consumer {consumer.label}: no Pulumi project at {folder}; a consumer "
+                     "of another repository needs its stack as <organization>/<project>/<stack>")
 
 
-def _rerun(args: argparse.Namespace) -> str:
-    words = ["gorules-tokens", "rollout", "--cwd", str(args.cwd.resolve())]
-    if args.stack:
-        words += ["--stack", args.stack]
-    if args.refresh:
-        words.append("--refresh")
-    return " ".join(shlex.quote(w) for w in words)
+def _rerun(args: argparse.Namespace) -> Callable[[Sequence[str]], str]:
+    def command(rotate: Sequence[str]) -> str:
+        words = ["gorules-tokens", "rollout", "--cwd", str(args.cwd.resolve())]
+        if args.stack:
+            words += ["--stack", args.stack]
+        if args.refresh:
+            words.append("--refresh")
+        if rotate:
+            words += ["--rotate", *rotate]
+        return " ".join(shlex.quote(w) for w in words)
+    return command
 
 
-def rollout(args: argparse.Namespace) -> int:
-    token = _token_stack(args)
-    entries = _entries(token, token.outputs())
+def rollout(args: argparse.Namespace, engine: Engine) -> int:
+    token = _token_stack(args, engine)
+    outputs = token.outputs()
+    if outputs and missing_outputs(outputs):
+        raise UsageError(f"the token stack {token.name} does not export {', '.join(missing_outputs(outputs))}: "
+                         "call gorules_tokens.export_token_stack_outputs(tokens) in its program, then run "
+                         "`pulumi up` once")
+    entries = _entries(token, outputs)
     unknown = [name for name in args.rotate if name not in entries]
     if unknown:
         raise UsageError(f"--rotate: unknown entry {', '.join(map(repr, unknown))} "
                          f"(entries of {token.name}: {', '.join(entries) or 'none'})")
-    targets = [ConsumerTarget(c, _handle(token, c, runnable=True)) for c in _consumers(token, entries)]
+    targets = [_target(token, c) for c in _consumers(token, entries)]
     options = Options(refresh=args.refresh, rotate=tuple(dict.fromkeys(args.rotate)), preview=args.preview,
-                      parallel=args.parallel)
+                      parallel=args.parallel, consumer_timeout=args.consumer_timeout)
+    if args.preview:
+        return _finish(args, _rollout(token, targets, entries, options, args, engine))
     try:
-        report = Rollout(token, targets, options, _say, _rerun(args)).run()
+        with RolloutLock(token.folder, token.name):
+            logs = args.log_dir.resolve() if args.log_dir else logs_folder(token.folder, token.name)
+            logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+            options = dataclasses.replace(options, logs=logs)
+            report = _rollout(token, targets, entries, options, args, engine)
+    except RolloutBusyError as exc:
+        print(f"gorules-tokens rollout: {exc}; nothing was rotated by this one", file=sys.stderr)
+        return EXIT_FAILED
+    return _finish(args, report)
+
+
+def _rollout(token: StackHandle, targets: list[ConsumerTarget], entries: list[str], options: Options,
+             args: argparse.Namespace, engine: Engine) -> Report:
+    try:
+        return Rollout(token, targets, entries, options, _say, _rerun(args), lambda: engine.interrupted).run()
     except StackMissingError as exc:  # raised while reading, before anything changed
         raise UsageError(f"{QUALIFIED_KEY}: {exc}: create and configure it before the first rollout") from None
+
+
+def _finish(args: argparse.Namespace, report: Report) -> int:
     for line in report.lines():
-        print(line)
+        print(line, flush=True)
     if args.json:
         report.write_json(args.json)
-    return EXIT_FAILED if report.failed else EXIT_OK
+    return report.exit_code
 
 
 def _exported(consumer: StackHandle) -> Optional[dict[str, str]]:
@@ -138,44 +209,40 @@ def _exported(consumer: StackHandle) -> Optional[dict[str, str]]:
         return None
 
 
-def status(args: argparse.Namespace) -> int:
-    token = _token_stack(args)
+def status(args: argparse.Namespace, engine: Engine) -> int:
+    token = _token_stack(args, engine)
     outputs = token.outputs()
     tokens = token_views(outputs)
     now = datetime.now(timezone.utc)
     consumers = _consumers(token, _entries(token, outputs))
-    states = [assess(c, _exported(_handle(token, c, runnable=False)), tokens) for c in consumers]
-    report = {
-        "tokenStack": token.name,
-        "tokens": [{"entry": t.entry, "fingerprint": t.fingerprint, "rotatedAt": t.rotated_at,
-                    "nextRotationAt": t.next_rotation_at, "due": t.due(now)} for t in tokens.values()],
-        "consumers": [{"consumer": s.consumer.label, "dir": s.consumer.dir, "stack": s.consumer.stack,
-                       "status": s.status, "entries": dict(s.entries)} for s in states],
-    }
-    for t in report["tokens"]:
-        print(f"token {t['entry']}: {t['fingerprint']} rotatedAt {t['rotatedAt']} "
-              f"nextRotationAt {t['nextRotationAt'] or '-'}" + (" DUE" if t["due"] else ""))
-    for s in states:
-        detail = ", ".join(f"{entry} {found}" for entry, found in s.entries.items())
-        print(f"consumer {s.consumer.label}: {s.status} ({detail or 'uses no entry'})")
-    code = EXIT_OK if all(s.status == CURRENT for s in states) else EXIT_NOT_CURRENT
-    report["exitCode"] = code
+    report = StatusReport(token.name, problem=None if outputs else "no outputs: the stack was never deployed")
+    report.tokens = [TokenStatus(t.entry, t.fingerprint, t.rotated_at, t.next_rotation_at, t.due(now))
+                     for t in tokens.values()]
+    for consumer in consumers:
+        state = assess(consumer, _exported(_target(token, consumer).stack), tokens)
+        report.consumers.append(ConsumerStatus(consumer.label, consumer.dir, consumer.stack, state.status,
+                                               dict(state.entries)))
+    for line in report.lines():
+        print(line)
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return code
+        report.write_json(args.json)
+    return report.exit_code
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    # A shell starts background jobs with SIGINT ignored, and every pulumi this process runs
-    # would inherit that: the engine then waits 5 s for its plugins at the end of each
-    # operation. Python's own handler is reset to the default in children.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    engine = Engine()
+    # SIGINT and SIGTERM ask every running pulumi for its graceful cancel; the rollout then stops
+    # starting anything, writes its report and exits 128 + the signal. (A shell starts
+    # background jobs with SIGINT ignored; installing a handler also undoes that.)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, _frame: engine.interrupt(number))
     args = _parser().parse_args(argv)
     try:
-        return rollout(args) if args.command == "rollout" else status(args)
+        code = rollout(args, engine) if args.command == "rollout" else status(args, engine)
     except (UsageError, StackMissingError) as exc:
         print(f"gorules-tokens {args.command}: {scrub(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
-    except (auto.CommandError, OSError, ValueError) as exc:
+        code = EXIT_USAGE
+    except (EngineError, OSError, ValueError) as exc:
         print(f"gorules-tokens {args.command}: {scrub(engine_message(exc))}", file=sys.stderr)
-        return EXIT_FAILED
+        code = EXIT_FAILED
+    return 128 + engine.interrupted if engine.interrupted else code

@@ -1,36 +1,40 @@
-"""One rollout: rotate the token stack, then update exactly the consumers that need it.
+"""One rollout: rotate the token stack, then hand every consumer the live token.
 
-Order and guarantees (README "Rollout"): the token stack is previewed and updated once, so
-each due token is regenerated once; consumers that are stale afterwards (or export nothing
-and use a token that just rotated) run in parallel, each verified by the fingerprints it
-exports; a failing consumer never rotates anything again, and a re-run picks up only what
-is still stale.
+Order and guarantees (README "Rollout"): the token stack is refreshed (``--refresh``),
+previewed and updated once, so each due or requested token is regenerated once; an entry that
+fails is taken out of a second ``up`` (no ``--replace``, so nothing rotates twice) that writes
+every other entry's outputs, so one BRMS down never blocks another's hand-off; consumers run in
+parallel, each checked by the fingerprints it exports; at the end the token stack is read again,
+and a token another run rotated meanwhile is handed on too. What to do is decided by ``plan``;
+this module only carries it out, through the ``stacks`` interface.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
-from pulumi import automation as auto
-from pulumi.automation import events
-
+from ..consumer_config import Consumer
 from ..errors import register_secret, scrub
 from ..schedule import parse_timestamp
-from ..consumer_config import Consumer
-from ..stack_outputs import ACCESS_TOKENS, TokenView, consumer_fingerprints, token_views, unreadable_entries
-from .report import (AGENT_NOTE, FAILED, LOCKED, NOT_AFFECTED, UNVERIFIED, UPDATED, WOULD_UPDATE, Report,
-                     RotatedToken, StackRun)
-from .stacks import StackHandle, StackLockedError, engine_message
-from .status import ConsumerState, assess
+from ..stack_outputs import ACCESS_TOKENS, PREVIOUS_ACCESS_TOKENS, TokenView, consumer_fingerprints, token_views
+from . import plan
+from .events import Steps
+from .pulumi_cli import engine_message
+from .report import (AGENT_NOTE, EXTERNAL, FAILED, LOCKED, NOT_AFFECTED, NOT_RUN, OUT_OF_BAND_NOTE, UNVERIFIED,
+                     UPDATED, WAITING, WOULD_UPDATE, INTERRUPTED, FailedEntry, Report, RotatedToken, StackRun)
+from .stacks import EngineError, Stack, StackLockedError, StackMissingError, TokenStack
+from .status import CURRENT, STALE
 
-# Steps of a preview that mint a token for a resource.
-_MINTING = {events.OpType.CREATE, events.OpType.REPLACE, events.OpType.CREATE_REPLACEMENT}
 AGENT_TYPE = "deployment"
+# One convergence round when another run rotated a token during this one; past that, fail.
+CONVERGENCE_ROUNDS = 1
 
 
 @dataclass(frozen=True)
@@ -39,50 +43,79 @@ class Options:
     rotate: tuple[str, ...] = ()
     preview: bool = False
     parallel: int = 4
+    consumer_timeout: Optional[float] = None
+    logs: Optional[Path] = None  # a folder for each consumer's whole output
 
 
 @dataclass(frozen=True)
 class ConsumerTarget:
     consumer: Consumer
-    stack: StackHandle
+    stack: Stack
+    external: bool = False
 
 
-def _quiet(_line: str) -> None:
-    pass
+class Interrupted(Exception):
+    """The operator asked the rollout to stop; what ran so far is reported."""
+
+
+def _urn_list(failed: Mapping[str, str]) -> list[str]:
+    return list(failed.values())
 
 
 class Rollout:
-    def __init__(self, token_stack: StackHandle, targets: Sequence[ConsumerTarget], options: Options,
-                 progress: Callable[[str], None], rerun: str) -> None:
+    def __init__(self, token_stack: TokenStack, targets: Sequence[ConsumerTarget], entries: Sequence[str],
+                 options: Options, progress: Callable[[str], None], rerun: Callable[[Sequence[str]], str],
+                 interrupted: Callable[[], Optional[int]] = lambda: None) -> None:
         self.token_stack = token_stack
         self.targets = list(targets)
+        self.entries = list(entries)
         self.options = options
         self._progress = progress
         self._say_lock = threading.Lock()
-        self.rerun = rerun
+        self._rerun = rerun
+        self._interrupted = interrupted
+        self._killed: list[tuple[Stack, Path]] = []  # runs killed after the cancel's grace
 
     def say(self, text: str) -> None:
         with self._say_lock:
             self._progress(scrub(text))
 
+    def _failed(self, stack: Stack, exc: BaseException) -> None:
+        if isinstance(exc, EngineError) and exc.killed:
+            self._killed.append((stack, stack.folder))
+
+    def _check_interrupt(self) -> None:
+        if self._interrupted() is not None:
+            raise Interrupted()
+
     # -- reading ------------------------------------------------------------------------------
 
-    def _read_token_stack(self) -> dict:
-        """The token stack's outputs in one CLI run. Read decrypted only so that its tokens can
-        be registered with the scrubber (no message this run prints can then carry one); they
-        are dropped here and never leave this method."""
-        outputs = self.token_stack.outputs(show_secrets=True)
-        tokens = outputs.pop(ACCESS_TOKENS, None)
-        for token in tokens.values() if isinstance(tokens, dict) else ():
-            register_secret(token)
-        return outputs
+    def _read_token_stack(self, decrypt: bool = True) -> dict[str, TokenView]:
+        """The token stack's tokens as views, in one CLI run. Read decrypted only so that its
+        tokens (current and previous) are registered with the scrubber: no message this run
+        prints can then carry one. They are dropped here and never leave this method."""
+        outputs = self.token_stack.outputs(show_secrets=decrypt)
+        for key in (ACCESS_TOKENS, PREVIOUS_ACCESS_TOKENS):
+            secrets = outputs.pop(key, None)
+            for token in secrets.values() if isinstance(secrets, dict) else ():
+                if isinstance(token, str):
+                    register_secret(token)
+        return token_views(outputs)
 
-    def _states(self, tokens: Mapping[str, TokenView]) -> list[ConsumerState]:
-        def read(target: ConsumerTarget) -> ConsumerState:
-            return assess(target.consumer, consumer_fingerprints(target.stack.outputs()), tokens)
+    def _snapshot(self, target: ConsumerTarget) -> plan.ConsumerSnapshot:
+        try:
+            exported = consumer_fingerprints(target.stack.outputs())
+        except StackMissingError:
+            if not target.external:
+                raise
+            return plan.ConsumerSnapshot(target.consumer, external=True)
+        # A consumer without fingerprints proves nothing but when it last ran.
+        last = target.stack.last_update() if exported is None else None
+        return plan.ConsumerSnapshot(target.consumer, target.external, exported, last)
 
+    def _snapshots(self, targets: Sequence[ConsumerTarget]) -> list[plan.ConsumerSnapshot]:
         with ThreadPoolExecutor(max_workers=self.options.parallel) as pool:
-            return list(pool.map(read, self.targets))
+            return list(pool.map(self._snapshot, targets))
 
     def _rotate_urns(self) -> list[str]:
         urns = self.token_stack.token_urns() if self.options.rotate else {}
@@ -91,142 +124,313 @@ class Rollout:
 
     # -- the token stack ------------------------------------------------------------------------
 
-    def _preview_token_stack(self, replace: list[str]) -> list[str]:
-        """Entries the token stack's preview would mint a token for."""
-        minting: list[str] = []
+    def _refresh(self, report: Report) -> dict[str, str]:
+        """Refreshes every token it can reach; returns the ones it could not (name -> URN)."""
+        self.say(f"token stack {self.token_stack.name}: refresh")
+        try:
+            self.token_stack.refresh()
+            return {}
+        except EngineError as exc:
+            self._failed(self.token_stack, exc)
+            self._check_interrupt()
+            if not exc.steps.only_resources_failed:
+                raise
+            failed = exc.steps.failed
+        self.say(f"token stack {self.token_stack.name}: could not refresh {', '.join(failed)}; "
+                 "refreshing the others")
+        self.token_stack.refresh(exclude=_urn_list(failed))
+        report.errors.extend(f"{name}: refresh failed (its last good state is kept)" for name in failed)
+        return failed
 
-        def watch(event: events.EngineEvent) -> None:
-            pre = event.resource_pre_event
-            if pre and pre.metadata.op in _MINTING and pre.metadata.type.endswith("gorules:EnvironmentToken"):
-                minting.append(pre.metadata.urn.rsplit("::", 1)[-1])
+    def _preview(self, replace: list[str]) -> tuple[list[str], dict[str, str]]:
+        """Entries the preview would mint a token for, and the ones it could not refresh."""
+        refresh = self.options.refresh and self.options.preview
+        try:
+            steps = self.token_stack.preview(refresh=refresh, replace=replace)
+            return steps.minted, {}
+        except EngineError as exc:
+            self._failed(self.token_stack, exc)
+            self._check_interrupt()
+            if not (refresh and exc.steps.only_resources_failed):
+                raise
+            failed = exc.steps.failed
+        steps = self.token_stack.preview(refresh=True, replace=replace, exclude=_urn_list(failed))
+        return steps.minted, failed
 
-        self.token_stack.preview(_quiet, on_event=watch, refresh=self.options.refresh or None,
-                                 replace=replace or None)
-        return list(dict.fromkeys(minting))
+    def _up(self, replace: list[str]) -> tuple[Steps, Optional[str]]:
+        """The token stack's update, and when some entries fail, a second one without them
+        (and without ``--replace``) so the stack's outputs hold every other entry's token and
+        a failed entry's last good one. Returns the first up's steps and the error, if any."""
+        try:
+            return self.token_stack.up(replace=replace, continue_on_error=True), None
+        except EngineError as exc:
+            self._failed(self.token_stack, exc)
+            self._check_interrupt()
+            steps, error = exc.steps, scrub(engine_message(exc))
+        if steps.failed and steps.only_resources_failed:
+            self.say(f"token stack {self.token_stack.name}: {', '.join(steps.failed)} failed; "
+                     "writing the other entries' outputs")
+            try:
+                self.token_stack.up(exclude=_urn_list(steps.failed))
+            except EngineError as exc:
+                self._failed(self.token_stack, exc)
+                self._check_interrupt()
+                error += " | and the update without the failed entries failed: " + scrub(engine_message(exc))
+        return steps, error
 
     # -- consumers ------------------------------------------------------------------------------
 
-    def _update(self, target: ConsumerTarget, state: ConsumerState,
+    def _log_path(self, consumer: Consumer) -> Optional[Path]:
+        if self.options.logs is None:
+            return None
+        return self.options.logs / (re.sub(r"[^A-Za-z0-9._-]+", "_", consumer.label).strip("_") + ".log")
+
+    def _update(self, target: ConsumerTarget, decision: plan.Decision,
                 tokens: Mapping[str, TokenView]) -> tuple[StackRun, Optional[datetime]]:
         label = target.consumer.label
-        run = StackRun(label, FAILED, uses=list(state.entries), status_before=state.status)
-        self.say(f"consumer {label}: started ({state.status})")
+        before = decision.snapshot.state(tokens).status
+        run = StackRun(label, FAILED, uses=list(target.consumer.entries(self.entries)), status_before=before)
+        if self._interrupted() is not None:
+            run.outcome = NOT_RUN
+            return run, None
+        log = self._log_path(target.consumer)
+        run.log = str(log) if log else None
+        self.say(f"consumer {label}: started ({before})")
         started = time.monotonic()
         try:
-            target.stack.up(_quiet)
-            after = assess(target.consumer, consumer_fingerprints(target.stack.outputs()), tokens)
-        except (auto.CommandError, StackLockedError, OSError) as exc:
+            target.stack.up(log=log, timeout=self.options.consumer_timeout)
+            exported = consumer_fingerprints(target.stack.outputs())
+        except (EngineError, StackLockedError, OSError) as exc:
+            self._failed(target.stack, exc)
             run.seconds = round(time.monotonic() - started, 1)
-            run.error = scrub(engine_message(exc))
+            if isinstance(exc, EngineError) and exc.interrupted and self._interrupted() is None:
+                run.error = f"cancelled after --consumer-timeout {self.options.consumer_timeout:g} s"
+            else:
+                run.error = scrub(engine_message(exc))
             self.say(f"consumer {label}: failed after {run.seconds:.1f} s: {run.error}")
             return run, datetime.now(timezone.utc)
         run.seconds = round(time.monotonic() - started, 1)
-        finished = datetime.now(timezone.utc)
-        if after.stale:
-            run.error = "finished but still exports an old fingerprint for " + ", ".join(after.stale)
-        elif after.exported is None:
+        if exported is not None and any(exported.get(e, tokens[e].fingerprint) != tokens[e].fingerprint
+                                        for e in target.consumer.entries(self.entries) if e in tokens):
+            # It may have read a token another run minted meanwhile: judge it by what is live now.
+            tokens = self._read_token_stack()
+        self._verify(run, target.consumer, exported, tokens)
+        self.say(f"consumer {label}: {run.outcome} in {run.seconds:.1f} s" + (f": {run.error}" if run.error else ""))
+        return run, datetime.now(timezone.utc)
+
+    def _verify(self, run: StackRun, consumer: Consumer, exported: Optional[Mapping[str, str]],
+                tokens: Mapping[str, TokenView]) -> None:
+        """``updated`` only with proof: its export names every entry it uses, each live."""
+        if exported is None:
             run.outcome = UNVERIFIED
+            return
+        uses = consumer.entries(self.entries)
+        missing = [e for e in uses if e in tokens and e not in exported]
+        stale = [e for e in uses if e in tokens and e in exported and exported[e] != tokens[e].fingerprint]
+        if missing:
+            run.error = "finished but exports no fingerprint for " + ", ".join(missing)
+        elif stale:
+            run.error = "finished but still exports an old fingerprint for " + ", ".join(stale)
         else:
             run.outcome = UPDATED
-        self.say(f"consumer {label}: {run.outcome} in {run.seconds:.1f} s" + (f": {run.error}" if run.error else ""))
-        return run, finished
+        unused = sorted(set(exported) - set(uses))
+        if unused:
+            run.warnings.append("exports fingerprints for entries it is not declared to use: " + ", ".join(unused))
+
+    def _run_consumers(self, todo: Sequence[tuple[ConsumerTarget, plan.Decision]], tokens: Mapping[str, TokenView],
+                       runs: dict[str, StackRun], finished: dict[str, Optional[datetime]]) -> None:
+        with ThreadPoolExecutor(max_workers=self.options.parallel) as pool:
+            for run, end in pool.map(lambda pair: self._update(*pair, tokens), todo):
+                runs[run.label] = run
+                finished[run.label] = end
 
     # -- the whole run --------------------------------------------------------------------------
 
     def run(self) -> Report:
-        before = token_views(self.token_stack.outputs() if self.options.preview else self._read_token_stack())
-        states = self._states(before)
-        self.say(f"token stack {self.token_stack.name}: preview")
         report = Report(StackRun(self.token_stack.name, FAILED), preview=self.options.preview)
-        # Looked up once: the preview and the up replace the same resources.
-        replace = self._rotate_urns()
         try:
-            would = self._preview_token_stack(replace)
+            self._run(report)
+        except Interrupted:
+            pass
         except StackLockedError as exc:
-            return self._locked(report, exc)
-        except auto.CommandError as exc:
-            report.token_stack.error = scrub(engine_message(exc))
-            report.next_command = self.rerun
-            return report
+            report.token_stack.outcome = LOCKED
+            report.token_stack.error = (f"the token stack is locked by another run ({scrub(str(exc))}); "
+                                        "nothing was rotated by this one")
+        except StackMissingError:
+            raise  # before anything changed: a usage error
+        except Exception as exc:  # anything after a change still gets its report
+            report.errors.append(scrub(engine_message(exc)) if isinstance(exc, EngineError)
+                                 else f"{type(exc).__name__}: {scrub(str(exc))}")
+        report.interrupted = self._interrupted()
+        self._next_command(report)
+        return report
+
+    def _next_command(self, report: Report) -> None:
+        if report.preview or not (report.failed or report.interrupted):
+            return
+        rotated = {t.entry for t in report.rotated}
+        rerun = self._rerun([name for name in self.options.rotate if name not in rotated])
+        if report.token_stack.outcome == LOCKED:
+            report.next_command = (f"wait for the other run to finish, or, if it died, `pulumi cancel --yes --stack "
+                                   f"{self.token_stack.name}` in {self.token_stack.folder}; then {rerun}")
+        elif self._killed:
+            cancels = "; ".join(f"`pulumi cancel --yes --stack {stack.name}` in {folder}" for stack, folder in self._killed)
+            report.locks_left = [f"{stack.name} in {folder}" for stack, folder in self._killed]
+            report.next_command = f"{cancels} (their runs were killed and may have left a lock); then {rerun}"
+        else:
+            report.next_command = rerun
+
+    def _run(self, report: Report) -> None:
+        before = self._read_token_stack(decrypt=not self.options.preview)
+        snapshots = self._snapshots(self.targets)
+        self._check_interrupt()
+        replace = self._rotate_urns()
+        refresh_failed: dict[str, str] = {}
+        if self.options.refresh and not self.options.preview:
+            refresh_failed = self._refresh(report)
+        self.say(f"token stack {self.token_stack.name}: preview")
+        would, preview_failed = self._preview(replace)
+        self._check_interrupt()
         if self.options.preview:
-            report.token_stack.outcome = "previewed"
-            report.would_rotate = would
-            report.consumers = [
-                StackRun(s.consumer.label, WOULD_UPDATE if s.would_follow(would) else NOT_AFFECTED,
-                         uses=list(s.entries), status_before=s.status)
-                for s in states
-            ]
-            return report
+            self._previewed(report, before, snapshots, would, preview_failed)
+            return
         self.say(f"token stack {self.token_stack.name}: up (" + (", ".join(would) or "nothing") + " due)")
         started = time.monotonic()
         try:
-            self.token_stack.up(_quiet, refresh=self.options.refresh or None, replace=replace or None,
-                                continue_on_error=True)
-            report.token_stack.outcome = UPDATED
-        except StackLockedError as exc:
-            return self._locked(report, exc)
-        except auto.CommandError as exc:
-            # Some tokens may have rotated: their consumers still follow below.
-            report.token_stack.error = scrub(engine_message(exc))
-            report.next_command = self.rerun
+            steps, error = self._up(replace)
+        except Interrupted:
+            report.token_stack.outcome = INTERRUPTED
+            report.token_stack.seconds = round(time.monotonic() - started, 1)
+            self._interrupted_up(report, before)
+            raise
         report.token_stack.seconds = round(time.monotonic() - started, 1)
-        token_end = datetime.now(timezone.utc)
+        report.token_stack.outcome = UPDATED if error is None else FAILED
+        report.token_stack.error = error
         self.say(f"token stack {self.token_stack.name}: {report.token_stack.outcome} "
                  f"in {report.token_stack.seconds:.1f} s")
-        outputs = self._read_token_stack()
-        after = token_views(outputs)
-        rotated = [name for name, view in after.items()
-                   if before.get(name) is None or before[name].fingerprint != view.fingerprint]
-        states = [assess(s.consumer, s.exported, after) for s in states]
-        todo = [(t, s) for t, s in zip(self.targets, states) if s.needs_update(rotated)]
-        finished: dict[str, Optional[datetime]] = {}
+        token_end = datetime.now(timezone.utc)
+        after = self._read_token_stack()
+        failed = {**refresh_failed, **steps.failed}
+        handoff = plan.hand_off(before, after, self.entries, snapshots,
+                                plan.UpResult(tuple(failed), error is not None), self.options.rotate)
         runs: dict[str, StackRun] = {}
-        unreadable = unreadable_entries(outputs)
-        if unreadable:
-            # Running them would only fail on an unreadable StackReference: say why instead.
-            for target, state in todo:
-                runs[target.consumer.label] = StackRun(
-                    target.consumer.label, FAILED, uses=list(state.entries), status_before=state.status,
-                    error=(f"not run: the token stack exports no token for {', '.join(unreadable)} (its update "
-                           "failed), and no StackReference can read its outputs until that entry succeeds or "
-                           "is removed from the config"))
-            todo = []
-        with ThreadPoolExecutor(max_workers=self.options.parallel) as pool:
-            for run, end in pool.map(lambda pair: self._update(*pair, after), todo):
-                runs[run.label] = run
-                finished[run.label] = end
-        report.consumers = [
-            runs.get(t.consumer.label) or StackRun(t.consumer.label, NOT_AFFECTED, uses=list(s.entries),
-                                                   status_before=s.status)
-            for t, s in zip(self.targets, states)
-        ]
-        report.rotated = self._rotated(rotated, before, after, states, runs, finished, token_end)
-        if report.failed and not report.next_command:
-            report.next_command = self.rerun
-        return report
+        finished: dict[str, Optional[datetime]] = {}
+        latest: Mapping[str, TokenView] = after
+        try:
+            by_label = {t.consumer.label: t for t in self.targets}
+            todo = [(by_label[d.label], d) for d in handoff.with_action(plan.RUN)]
+            self._run_consumers(todo, after, runs, finished)
+            latest = self._converge(report, after, runs, finished, by_label)
+        finally:
+            # Interrupted or failed half-way, the report still says what rotated and what ran.
+            self._fill(report, handoff, latest, runs, finished, token_end, steps.minted, before)
 
-    def _rotated(self, names: list[str], before: Mapping[str, TokenView], after: Mapping[str, TokenView],
-                 states: list[ConsumerState], runs: Mapping[str, StackRun],
-                 finished: Mapping[str, Optional[datetime]], token_end: datetime) -> list[RotatedToken]:
-        details = self.token_stack.token_details() if names else {}
+    def _interrupted_up(self, report: Report, before: Mapping[str, TokenView]) -> None:
+        """What the cancelled up had already rotated (a masked read is allowed after an
+        interrupt), so the command to finish never asks to rotate it a second time."""
+        try:
+            after = self._read_token_stack(decrypt=False)
+        except (EngineError, OSError, ValueError):
+            report.errors.append("interrupted during the token stack's update: what it rotated could not be read; "
+                                 "`gorules-tokens status` shows it")
+            return
+        report.rotated = [RotatedToken(n, before[n].fingerprint if n in before else None, after[n].fingerprint,
+                                       after[n].rotated_at, window_open=True)
+                          for n in plan.rotated_entries(before, after)]
+
+    def _converge(self, report: Report, after: Mapping[str, TokenView], runs: dict[str, StackRun],
+                  finished: dict[str, Optional[datetime]], by_label: Mapping[str, ConsumerTarget]
+                  ) -> Mapping[str, TokenView]:
+        """Reads the token stack once more: a token rotated by another run meanwhile is handed
+        on too (one round), so exit 0 means every consumer run holds the live token now."""
+        current = after
+        for _round in range(CONVERGENCE_ROUNDS + 1):
+            self._check_interrupt()
+            latest = self._read_token_stack()
+            changed = plan.changed_meanwhile(current, latest)
+            if not changed:
+                return latest
+            if _round == CONVERGENCE_ROUNDS:
+                report.errors.append(f"the token stack changed again during this rollout ({', '.join(changed)}): "
+                                     "another run is rotating; run this one again when it is done")
+                return latest
+            self.say(f"token stack {self.token_stack.name}: {', '.join(changed)} rotated by another run "
+                     "meanwhile; handing it on")
+            users = [t for t in self.targets if not t.external and any(e in changed for e in t.consumer.entries(self.entries))]
+            decisions = [plan.decide(s, latest, (), self.entries) for s in self._snapshots(users)]
+            self._run_consumers([(by_label[d.label], d) for d in decisions if d.action == plan.RUN], latest, runs,
+                                finished)
+            current = latest
+        return current
+
+    def _previewed(self, report: Report, before: Mapping[str, TokenView], snapshots: Sequence[plan.ConsumerSnapshot],
+                   would: list[str], failed: Mapping[str, str]) -> None:
+        report.token_stack.outcome = "previewed"
+        report.would_rotate = would
+        report.errors.extend(f"{name}: could not refresh" for name in failed)
+        report.consumers = [
+            StackRun(s.consumer.label, EXTERNAL if s.external
+                     else WOULD_UPDATE if plan.would_follow(s, before, would) else NOT_AFFECTED,
+                     uses=list(s.consumer.entries(self.entries)), status_before=s.state(before).status)
+            for s in snapshots
+        ]
+
+    def _fill(self, report: Report, handoff: plan.HandOff, latest: Mapping[str, TokenView],
+              runs: Mapping[str, StackRun], finished: Mapping[str, Optional[datetime]], token_end: datetime,
+              minted: Sequence[str], before: Mapping[str, TokenView]) -> None:
+        for decision in handoff.decisions:
+            label = decision.label
+            uses = list(decision.snapshot.consumer.entries(self.entries))
+            status_before = decision.snapshot.state(before).status
+            if label in runs:
+                report.consumers.append(runs[label])
+            elif decision.action == plan.WAITING:
+                report.consumers.append(StackRun(label, WAITING, uses=uses, status_before=status_before,
+                                                 error="waiting for " + ", ".join(decision.waiting_for)))
+            elif decision.action == plan.EXTERNAL:
+                # Judged against the live tokens at the end, by the rule a re-run applies.
+                outdated = plan.outdated_entries(decision.snapshot, latest)
+                report.consumers.append(StackRun(label, EXTERNAL, uses=uses, status_before=status_before,
+                                                 status_after=STALE if outdated else CURRENT))
+            else:
+                report.consumers.append(StackRun(label, NOT_AFFECTED, uses=uses, status_before=status_before))
+        for entry in handoff.failed_entries:
+            report.failed_entries.append(FailedEntry(entry, handoff.users_of(entry), exported=entry in latest))
+        for name in handoff.not_rotated:
+            if name not in handoff.failed_entries:
+                report.errors.append(f"--rotate {name}: this update did not rotate it (renamed in the same run? "
+                                     "run the rollout again with --rotate)")
+        report.rotated = self._rotated(handoff, handoff.rotated, before, latest, runs, finished, token_end, minted)
+
+    def _rotated(self, handoff: plan.HandOff, names: Sequence[str], before: Mapping[str, TokenView],
+                 after: Mapping[str, TokenView], runs: Mapping[str, StackRun],
+                 finished: Mapping[str, Optional[datetime]], token_end: datetime,
+                 minted: Sequence[str]) -> list[RotatedToken]:
         found = []
         for name in names:
-            users = [s.consumer.label for s in states if name in s.entries]
+            users = handoff.users_of(name)
+            view = after.get(name)
+            if view is None:
+                continue
             token = RotatedToken(name, before[name].fingerprint if name in before else None,
-                                 after[name].fingerprint, after[name].rotated_at, consumers=users)
-            token.window_open = any(runs.get(u) is not None and runs[u].outcome == FAILED for u in users)
+                                 view.fingerprint, view.rotated_at, consumers=users)
+            token.window_open = any(_still_open(handoff.decision(u), runs.get(u)) for u in users)
             ends = [finished[u] for u in users if finished.get(u)] or [token_end]
             if token.rotated_at and not token.window_open:
                 token.window_seconds = round((max(ends) - parse_timestamp(token.rotated_at)).total_seconds(), 1)
-            if details.get(name, {}).get("environment_type") == AGENT_TYPE:
+            if view.environment_type == AGENT_TYPE:
                 token.agent, token.note = True, AGENT_NOTE
+            elif name not in minted and name in before:
+                token.note = OUT_OF_BAND_NOTE
             found.append(token)
         return found
 
-    def _locked(self, report: Report, exc: StackLockedError) -> Report:
-        report.token_stack.outcome = LOCKED
-        report.token_stack.error = (f"the token stack is locked by another run ({scrub(str(exc))}); "
-                                    "nothing was rotated by this one")
-        report.next_command = (f"wait for the other run to finish, or, if it died, `pulumi cancel --stack "
-                               f"{self.token_stack.name}` in {self.token_stack.folder}; then {self.rerun}")
-        return report
+
+def _still_open(decision: plan.Decision, run: Optional[StackRun]) -> bool:
+    """A consumer of a rotated token leaves its window open until it holds it: one that had to
+    run and did not finish, one that waits, or an external one still outdated."""
+    if decision.action == plan.NOT_AFFECTED:
+        return False
+    if decision.action == plan.RUN:
+        return run is None or run.outcome not in (UPDATED, UNVERIFIED)
+    return bool(decision.outdated) or decision.action == plan.WAITING

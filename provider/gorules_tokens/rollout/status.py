@@ -38,15 +38,6 @@ class ConsumerState:
         """Stale beats unknown beats current: the worst of its entries."""
         return STALE if self.stale else UNKNOWN if self.unknown else CURRENT
 
-    def needs_update(self, rotated: Collection[str]) -> bool:
-        """Stale, or unknown for a token rotated in this run (a consumer that exports nothing
-        may hold anything, so it runs only when a token it reads has just changed)."""
-        return bool(self.stale) or any(entry in rotated for entry in self.unknown)
-
-    def would_follow(self, rotating: Collection[str]) -> bool:
-        """Before the rotation (``--preview``): stale already, or it uses a token about to change."""
-        return bool(self.stale) or any(entry in rotating for entry in self.entries)
-
 
 def assess(consumer: Consumer, exported: Optional[Mapping[str, str]], tokens: Mapping[str, TokenView]) -> ConsumerState:
     """Compares what ``consumer`` exports with the token stack's fingerprints."""

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping, Optional
 
 import pytest
 from pulumi import automation as auto
 
-from gorules_tokens.rollout.stacks import StackHandle
+from gorules_tokens.rollout.pulumi_cli import Engine, Finished, StackHandle
 from support.engine import REPO_ROOT, EngineEnv, create_stack, prepare_workspace
 
 pytestmark = pytest.mark.engine
@@ -20,21 +19,16 @@ pytestmark = pytest.mark.engine
 NOOP = REPO_ROOT / "tests" / "programs" / "noop"
 
 
-class RecordingCommand(auto.PulumiCommand):
+class RecordingEngine(Engine):
     """The pinned CLI, remembering the arguments of every command it ran."""
 
     def __init__(self, bin_dir: Path) -> None:
-        super().__init__(root=str(bin_dir.parent), skip_version_check=True)
+        super().__init__(bin_dir / "pulumi")
         self.ran: list[list[str]] = []
 
-    def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str], on_output: Optional[Any] = None,
-            on_error: Optional[Any] = None) -> auto.CommandResult:
-        self.ran.append([a for a in args if a != "--non-interactive"])
-        return super().run(args, cwd, additional_env, on_output, on_error)
-
-
-def _quiet(_line: str) -> None:
-    pass
+    def run(self, args, cwd, **kwargs) -> Finished:
+        self.ran.append(list(args))
+        return super().run(args, cwd, **kwargs)
 
 
 def test_up_runs_one_pulumi_up_decrypts_nothing_and_keeps_the_selected_stack(
@@ -45,19 +39,23 @@ def test_up_runs_one_pulumi_up_decrypts_nothing_and_keeps_the_selected_stack(
     create_stack(engine, work, "other")
     create_stack(engine, work, "rolled", {"noop:value": auto.ConfigValue("v1")})
     engine.cli("stack", "select", "other", cwd=work)
-    command = RecordingCommand(engine.bin_dir)
-    handle = StackHandle(work, "rolled", command)
+    recording = RecordingEngine(engine.bin_dir)
+    handle = StackHandle(work, "rolled", recording)
 
-    handle.up(_quiet)
-    assert command.ran == [["up", "--yes", "--skip-preview", "--stack", "rolled"]]
+    handle.up()
+    assert recording.ran == [["up", "--yes", "--skip-preview", "--stack", "rolled"]]
     assert engine.cli("stack", "--show-name", cwd=work).stdout.strip() == "other"
     assert handle.outputs()["count"] == 1
 
     urn = "urn:pulumi:rolled::noop::pulumi-python:dynamic/noop:Noop::noop-0"
-    command.ran.clear()
-    handle.up(_quiet, refresh=True, replace=[urn], continue_on_error=True)
-    assert command.ran == [["up", "--yes", "--skip-preview", "--refresh", "--replace", urn, "--continue-on-error",
-                            "--stack", "rolled"]]
-    assert not any("--show-secrets" in args for args in command.ran)
+    recording.ran.clear()
+    steps = handle.up(replace=[urn], continue_on_error=True)
+    assert recording.ran == [["up", "--yes", "--skip-preview", "--replace", urn, "--continue-on-error",
+                              "--stack", "rolled"]]
+    assert steps.result == "succeeded" and not steps.failed
+    assert not any("--show-secrets" in args for args in recording.ran)
     latest = json.loads(engine.cli("stack", "history", "--json", "--stack", "rolled", cwd=work).stdout)[0]
     assert latest["resourceChanges"].get("replace") == 1, latest
+    ended = handle.last_update()
+    assert ended is not None and ended.isoformat().startswith(latest["endTime"][:16])
+    assert engine.cli("stack", "--show-name", cwd=work).stdout.strip() == "other"

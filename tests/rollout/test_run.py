@@ -1,0 +1,197 @@
+"""The rollout's orchestration over fake stacks (tests/rollout/fake_stacks.py): every failure
+path of issue 23 without the engine. The same scenarios run on the real engine in
+tests/e2e/test_rollout_failures.py."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any, Optional
+
+from gorules_tokens.consumer_config import Consumer
+from gorules_tokens.rollout.report import Report
+from gorules_tokens.rollout.run import ConsumerTarget, Options, Rollout
+from rollout.fake_stacks import UNKNOWN, FakeConsumer, FakeTokenStack, urn
+
+
+class Harness:
+    def __init__(self, entries=("staging", "remote")) -> None:
+        self.token = FakeTokenStack(list(entries))
+        self.targets: list[ConsumerTarget] = []
+        self.signal: Optional[int] = None
+        self.lines: list[str] = []
+
+    def consumer(self, name: str, uses: tuple[str, ...], external: bool = False, **kwargs: Any) -> FakeConsumer:
+        fake = FakeConsumer(self.token, uses, name=name, **kwargs)
+        fake.held = {e: self.token.fingerprints[e] for e in uses}  # converged before this run
+        fake.last = self.token.clock.tick()
+        self.targets.append(ConsumerTarget(Consumer(f"../{name}", name, uses), fake, external))
+        return fake
+
+    def run(self, **options: Any) -> Report:
+        rerun = lambda rotate: "gorules-tokens rollout" + (" --rotate " + " ".join(rotate) if rotate else "")
+        return Rollout(self.token, self.targets, self.token.entries, Options(**options), self.lines.append, rerun,
+                       lambda: self.signal).run()
+
+
+def outcomes(report: Report) -> dict[str, str]:
+    return {c.label: c.outcome for c in report.consumers}
+
+
+def test_one_instance_down_never_blocks_the_hand_off_of_another() -> None:
+    h = Harness()
+    web = h.consumer("web", ("staging",))
+    eu = h.consumer("eu-app", ("remote",))
+    h.token.down = {"remote"}
+    report = h.run(rotate=("staging", "remote"))
+    # The failed entry is taken out of a second up, without --replace: nothing rotates twice.
+    assert h.token.calls[-2:] == [("up", {"replace": [urn("staging"), urn("remote")], "exclude": []}),
+                                  ("up", {"replace": [], "exclude": [urn("remote")]})]
+    assert UNKNOWN not in h.token.outputs()["fingerprints"].values()
+    assert outcomes(report) == {"../web:web": "updated", "../eu-app:eu-app": "not-affected"}
+    assert web.held["staging"] == h.token.fingerprints["staging"] and eu.ups == 0
+    [failed] = report.failed_entries
+    assert (failed.entry, failed.waiting_consumers, failed.exported) == ("remote", ["../eu-app:eu-app"], True)
+    assert [t.entry for t in report.rotated] == ["staging"]
+    assert report.exit_code == 1 and report.next_command == "gorules-tokens rollout --rotate remote"
+
+
+def test_a_refresh_that_cannot_reach_one_instance_refreshes_and_rotates_the_others() -> None:
+    h = Harness()
+    web = h.consumer("web", ("staging",))
+    h.token.down = {"remote"}
+    report = h.run(refresh=True, rotate=("staging",))
+    assert ("refresh", {"exclude": [urn("remote")]}) in h.token.calls
+    assert [t.entry for t in report.rotated] == ["staging"]
+    assert outcomes(report) == {"../web:web": "updated"} and web.held["staging"] == h.token.fingerprints["staging"]
+    assert report.exit_code == 1 and any("remote: refresh failed" in e for e in report.errors)
+
+
+def test_external_consumers_are_not_run_and_a_stale_one_exits_3() -> None:
+    h = Harness()
+    h.consumer("web", ("staging",))
+    other = h.consumer("billing", ("staging",), external=True)
+    report = h.run(rotate=("staging",))
+    assert other.ups == 0
+    assert outcomes(report)["../billing:billing"] == "external"
+    assert report.consumers[1].status_after == "stale" and report.exit_code == 3
+    other.held = {"staging": h.token.fingerprints["staging"]}  # its own pipeline ran
+    again = h.run()
+    assert again.consumers[1].status_after == "current" and again.exit_code == 0
+
+
+def test_a_consumer_without_fingerprints_converges_on_the_rerun_after_a_failed_run() -> None:
+    h = Harness()
+    silent = h.consumer("legacy", ("staging",), exports=False, fail="the app folder is read-only")
+    first = h.run(rotate=("staging",))
+    assert outcomes(first) == {"../legacy:legacy": "failed"} and first.exit_code == 1
+    silent.fail = None
+    rerun = h.run()  # nothing rotates now; it still runs, since it last succeeded before the rotation
+    assert outcomes(rerun) == {"../legacy:legacy": "updated-unverified"} and rerun.exit_code == 0
+    assert outcomes(h.run()) == {"../legacy:legacy": "not-affected"}
+
+
+def test_updated_needs_proof_of_every_entry_it_uses() -> None:
+    h = Harness()
+    h.consumer("empty", ("staging",), export_only=())
+    h.consumer("extra", ("staging",), export_only=("staging", "remote"))
+    report = h.run(rotate=("staging",))
+    runs = {c.label: c for c in report.consumers}
+    assert runs["../empty:empty"].outcome == "failed" and "no fingerprint for staging" in runs["../empty:empty"].error
+    assert runs["../extra:extra"].outcome == "updated"
+    assert runs["../extra:extra"].warnings == ["exports fingerprints for entries it is not declared to use: remote"]
+    assert report.exit_code == 1
+
+
+def test_a_rotate_this_up_did_not_do_fails_naming_it() -> None:
+    h = Harness()
+    h.consumer("web", ("staging",))
+    h.token.token_urns = lambda: {}  # not in state under that name (renamed with aliases in this run)
+    report = h.run(rotate=("staging",))
+    assert report.rotated == [] and any("--rotate staging" in e for e in report.errors)
+    assert report.exit_code == 1 and report.next_command.endswith("--rotate staging")
+
+
+def test_a_rotation_by_another_run_meanwhile_is_handed_on_before_exit_0() -> None:
+    h = Harness()
+    web = h.consumer("web", ("staging",))
+    rotated_once = []
+
+    def other_rollout() -> None:  # while web runs, another rollout regenerates staging
+        if not rotated_once:
+            rotated_once.append(True)
+            h.token.mint("staging")
+            h.token.exported["staging"] = h.token.fingerprints["staging"]
+
+    web.during_up = other_rollout
+    report = h.run(rotate=("staging",))
+    assert web.ups == 2 and web.held["staging"] == h.token.fingerprints["staging"]
+    assert report.exit_code == 0, report.lines()
+    # Only this run's one request was this run's regenerate.
+    assert [c for c in h.token.calls if c[0] == "up"] == [("up", {"replace": [urn("staging")], "exclude": []})]
+
+
+def test_an_interrupt_during_the_consumers_reports_what_ran_and_exits_130() -> None:
+    h = Harness()
+    first = h.consumer("a", ("staging",))
+    second = h.consumer("b", ("staging",))
+    first.during_up = lambda: setattr(h, "signal", signal.SIGINT)
+    report = h.run(rotate=("staging",), parallel=1)
+    assert outcomes(report) == {"../a:a": "updated", "../b:b": "not-run"} and second.ups == 0
+    assert [t.entry for t in report.rotated] == ["staging"] and report.rotated[0].window_open
+    assert report.exit_code == 130 and report.next_command == "gorules-tokens rollout"
+    h.signal = None
+    rerun = h.run()
+    assert outcomes(rerun) == {"../a:a": "not-affected", "../b:b": "updated"} and rerun.exit_code == 0
+
+
+def test_an_interrupt_during_the_token_stacks_up_never_asks_to_rotate_twice() -> None:
+    h = Harness()
+    h.consumer("a", ("staging",))
+    h.token.on_up = lambda: setattr(h, "signal", signal.SIGTERM)
+    original = h.token.up
+
+    def cancelled_up(**kwargs):
+        original(**kwargs)
+        from gorules_tokens.rollout.stacks import EngineError
+        raise EngineError("update canceled", interrupted=True)
+
+    h.token.up = cancelled_up
+    report = h.run(rotate=("staging",))
+    assert report.token_stack.outcome == "interrupted" and report.exit_code == 143
+    assert [t.entry for t in report.rotated] == ["staging"]
+    assert report.next_command == "gorules-tokens rollout"  # staging already rotated: no --rotate again
+
+
+def test_a_hung_consumer_is_cancelled_and_the_others_go_on() -> None:
+    h = Harness()
+    h.consumer("hung", ("staging",), timed_out=True)
+    ok = h.consumer("ok", ("staging",))
+    report = h.run(rotate=("staging",), consumer_timeout=5)
+    runs = {c.label: c for c in report.consumers}
+    assert runs["../hung:hung"].outcome == "failed" and "--consumer-timeout 5 s" in runs["../hung:hung"].error
+    assert runs["../ok:ok"].outcome == "updated" and ok.held["staging"] == h.token.fingerprints["staging"]
+
+
+def test_a_locked_token_stack_rotates_nothing() -> None:
+    h = Harness()
+    h.consumer("a", ("staging",))
+    h.token.locked = True
+    report = h.run(rotate=("staging",))
+    assert report.token_stack.outcome == "locked" and "pulumi cancel" in report.next_command
+    assert not [c for c in h.token.calls if c[0] == "up"] and report.exit_code == 1
+
+
+def test_an_unexpected_error_after_the_rotation_still_reports_it() -> None:
+    h = Harness()
+    broken = h.consumer("a", ("staging",))
+    readable = broken.outputs
+
+    def outputs(show_secrets: bool = False) -> dict:
+        if broken.ups:
+            raise ValueError("bad JSON from the CLI")
+        return readable()
+
+    broken.outputs = outputs
+    report = h.run(rotate=("staging",))
+    assert [t.entry for t in report.rotated] == ["staging"]
+    assert report.exit_code == 1 and any("bad JSON" in e for e in report.errors)
