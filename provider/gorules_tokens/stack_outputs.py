@@ -29,6 +29,10 @@ NEXT_ROTATION_AT = "nextRotationAt"
 BRMS_URLS = "brmsUrls"
 ENVIRONMENT_TYPES = "environmentTypes"
 CONSUMER_FINGERPRINTS = "gorulesTokenFingerprints"
+# Entries the rollout's repair update leaves out of the maps (comma-separated names): a token
+# whose first create failed has no outputs at all, and one unknown value would make the
+# whole map unreadable to every StackReference. A plain `pulumi up` exports every entry.
+LEAVE_OUT_ENV = "GORULES_TOKENS_LEAVE_OUT"
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,12 @@ def export_token_stack_outputs(tokens: Mapping[str, "EnvironmentToken"]) -> None
 
     Call it once in a token stack program: ``gorules-tokens rollout`` and
     ``TokenStackReference`` read these outputs, and nothing else."""
+    import os
+
     import pulumi
 
+    left_out = set(filter(None, os.environ.get(LEAVE_OUT_ENV, "").split(",")))
+    tokens = {name: token for name, token in tokens.items() if name not in left_out}
     for output in TOKEN_STACK_OUTPUTS:
         value = {name: getattr(t, output.attribute) for name, t in tokens.items()}
         pulumi.export(output.name, pulumi.Output.secret(value) if output.secret else value)

@@ -117,6 +117,16 @@ class FakeTokenStack:
         return steps
 
 
+    def repair(self, exclude: Sequence[str], leave_out: Sequence[str] = ()) -> Steps:
+        self.calls.append(("repair", {"exclude": list(exclude), "leave_out": list(leave_out)}))
+        for name in self._excluded(exclude):
+            if name in leave_out:
+                self.exported.pop(name, None)
+            else:
+                self.exported[name] = self.fingerprints[name]
+        return Steps(result="succeeded")
+
+
 @dataclass
 class FakeConsumer:
     """Reads ``uses`` from the token stack and exports their fingerprints, as TokenStackReference does."""

@@ -83,6 +83,7 @@ def test_an_entry_with_no_token_at_all_makes_its_consumers_wait_and_no_one_else(
     (BEFORE, AFTER, ("staging",)),
     (BEFORE, BEFORE, ()),
     ({}, AFTER, ("staging", "remote")),  # the first rollout creates both
+    (BEFORE, {"stage": AFTER["remote"], "staging": AFTER["staging"]}, ("staging",)),  # remote renamed: same token
 ])
 def test_what_rotated_is_what_changed(before, after, rotated) -> None:
     assert plan.rotated_entries(before, after) == rotated

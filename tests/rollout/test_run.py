@@ -45,7 +45,7 @@ def test_one_instance_down_never_blocks_the_hand_off_of_another() -> None:
     report = h.run(rotate=("staging", "remote"))
     # The failed entry is taken out of a second up, without --replace: nothing rotates twice.
     assert h.token.calls[-2:] == [("up", {"replace": [urn("staging"), urn("remote")], "exclude": []}),
-                                  ("up", {"replace": [], "exclude": [urn("remote")]})]
+                                  ("repair", {"exclude": [urn("remote")], "leave_out": []})]
     assert UNKNOWN not in h.token.outputs()["fingerprints"].values()
     assert outcomes(report) == {"../web:web": "updated", "../eu-app:eu-app": "not-affected"}
     assert web.held["staging"] == h.token.fingerprints["staging"] and eu.ups == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -46,16 +47,17 @@ class ConsumerStack:
 
 
 def new_consumer(engine: EngineEnv, token: TokenStack, seed: dict[str, Any], folder: Path, stack_name: str,
-                 entry: str) -> ConsumerStack:
-    """A consumer stack in `folder` that hands `entry`'s token to an app."""
-    work = prepare_workspace(CONSUMER_PROGRAM, folder)
+                 entry: str, environment: str | None = None, program: Path = CONSUMER_PROGRAM) -> ConsumerStack:
+    """A consumer stack in `folder` that hands `entry`'s token to an app; `environment`: the
+    seeded environment the entry is (default: the entry's own name)."""
+    work = prepare_workspace(program, folder)
     app_config = folder.parent / f"{stack_name}-app.json"
     stack = create_stack(engine, work, stack_name, {
         "gorules-consumer:tokenStack": auto.ConfigValue(f"organization/gorules-tokens/{token.stack.name}"),
         "gorules-consumer:environment": auto.ConfigValue(entry),
         "gorules-consumer:appConfigPath": auto.ConfigValue(str(app_config)),
         "gorules-consumer:projectId": auto.ConfigValue(seed["projectId"]),
-        "gorules-consumer:environmentId": auto.ConfigValue(env_by_name(seed, entry)["id"]),
+        "gorules-consumer:environmentId": auto.ConfigValue(env_by_name(seed, environment or entry)["id"]),
     })
     return ConsumerStack(stack=stack, work_dir=work, app_config=app_config, entry=entry)
 
@@ -71,16 +73,30 @@ class CommandRun:
     report: dict[str, Any] | None
 
 
-def gorules_tokens_command(engine: EngineEnv, token: TokenStack, *args: str,
-                           json_file: Path | None = None) -> tuple[list[str], dict[str, str]]:
+def gorules_tokens_command(engine: EngineEnv, token: TokenStack, *args: str, json_file: Path | None = None,
+                           drop_env: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
     """Arguments and environment of `gorules-tokens <args> --cwd <token project> --stack <token
     stack> [--json FILE]`, with the engine's isolated environment (bench/rollout.py runs it
     itself to stream its progress lines)."""
     extra = ["--json", str(json_file)] if json_file else []
-    env = {**os.environ, **engine.env(), "GORULES_PULUMI_BIN": str(engine.bin_dir)}
+    env = _env(engine, drop_env)
     argv = [str(VENV / "bin" / "gorules-tokens"), *args, "--cwd", str(token.work_dir), "--stack", token.stack.name,
             *extra]
     return argv, env
+
+
+def _env(engine: EngineEnv, drop: tuple[str, ...] = ()) -> dict[str, str]:
+    env = {**os.environ, **engine.env(), "GORULES_PULUMI_BIN": str(engine.bin_dir)}
+    return {k: v for k, v in env.items() if k not in drop}
+
+
+def run_command_line(engine: EngineEnv, line: str, json_file: Path | None = None, timeout: float = 600) -> CommandRun:
+    """Runs a command line as a report's "to finish" prints it (`gorules-tokens rollout ...`)."""
+    words = shlex.split(line)
+    assert words[0] == "gorules-tokens", line
+    argv = [str(VENV / "bin" / "gorules-tokens"), *words[1:], *(["--json", str(json_file)] if json_file else [])]
+    done = subprocess.run(argv, env=_env(engine), capture_output=True, text=True, timeout=timeout)
+    return CommandRun(done.returncode, done.stdout + done.stderr, _report(json_file))
 
 
 def _report(json_file: Path | None) -> dict[str, Any] | None:
@@ -88,9 +104,9 @@ def _report(json_file: Path | None) -> dict[str, Any] | None:
 
 
 def gorules_tokens(engine: EngineEnv, token: TokenStack, *args: str, json_file: Path | None = None,
-                   timeout: float = 600) -> CommandRun:
+                   timeout: float = 600, drop_env: tuple[str, ...] = ()) -> CommandRun:
     """Runs the command to its end."""
-    argv, env = gorules_tokens_command(engine, token, *args, json_file=json_file)
+    argv, env = gorules_tokens_command(engine, token, *args, json_file=json_file, drop_env=drop_env)
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
     return CommandRun(done.returncode, done.stdout + done.stderr, _report(json_file))
 

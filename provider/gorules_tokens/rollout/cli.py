@@ -18,8 +18,8 @@ from typing import Callable, Optional, Sequence
 from ..consumer_config import QUALIFIED_KEY, Consumer, ConsumersConfigError, parse_consumers
 from ..errors import scrub
 from ..stack_outputs import consumer_fingerprints, missing_outputs, token_views
-from .pulumi_cli import Engine, StackHandle, engine_message, selected_stack
-from .report import EXIT_FAILED, EXIT_USAGE, ConsumerStatus, Report, StatusReport, TokenStatus
+from .pulumi_cli import CANCEL_GRACE_SECONDS, Engine, StackHandle, engine_message, selected_stack
+from .report import EXIT_FAILED, EXIT_USAGE, LOCKED, ConsumerStatus, Report, StackRun, StatusReport, TokenStatus
 from .run import ConsumerTarget, Options, Rollout
 from .stacks import EngineError, StackMissingError
 from .status import assess
@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     rollout.add_argument("--consumer-timeout", type=_seconds, default=DEFAULT_CONSUMER_TIMEOUT, metavar="SECONDS",
                          help="cancel a consumer's up after this long and report it failed "
                               f"(default: {DEFAULT_CONSUMER_TIMEOUT:g})")
+    rollout.add_argument("--cancel-grace", type=_seconds, default=CANCEL_GRACE_SECONDS, metavar="SECONDS",
+                         help="after a cancel (interrupt or timeout), how long a pulumi run may take to stop "
+                              "before it is killed, which can leave its lock "
+                              f"(default: {CANCEL_GRACE_SECONDS:g})")
     rollout.add_argument("--log-dir", type=Path, metavar="DIR",
                          help="where each consumer's whole output goes, one file each, mode 0600 "
                               "(default: a new folder under .gorules-tokens/logs/ in --cwd)")
@@ -180,8 +184,8 @@ def rollout(args: argparse.Namespace, engine: Engine) -> int:
             options = dataclasses.replace(options, logs=logs)
             report = _rollout(token, targets, entries, options, args, engine)
     except RolloutBusyError as exc:
-        print(f"gorules-tokens rollout: {exc}; nothing was rotated by this one", file=sys.stderr)
-        return EXIT_FAILED
+        report = Report(StackRun(token.name, LOCKED, error=f"{exc}; nothing was rotated by this one"),
+                        next_command=f"wait for the other rollout to finish; then {_rerun(args)(options.rotate)}")
     return _finish(args, report)
 
 
@@ -237,6 +241,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, _frame: engine.interrupt(number))
     args = _parser().parse_args(argv)
+    engine.grace = getattr(args, "cancel_grace", CANCEL_GRACE_SECONDS)
     try:
         code = rollout(args, engine) if args.command == "rollout" else status(args, engine)
     except (UsageError, StackMissingError) as exc:

@@ -107,10 +107,12 @@ class HandOff:
 
 
 def rotated_entries(before: Mapping[str, TokenView], after: Mapping[str, TokenView]) -> tuple[str, ...]:
-    """Entries whose live token is not the one exported before: minted by this run, by a
-    refresh that adopted an out-of-band regenerate, or by another run meanwhile."""
+    """Entries whose live token is not one exported before: minted by this run, by a refresh
+    that adopted an out-of-band regenerate, or by another run meanwhile. An entry renamed with
+    ``aliases`` keeps its token under the new name: that is not a rotation."""
+    known = {view.fingerprint for view in before.values()}
     return tuple(name for name, view in after.items()
-                 if before.get(name) is None or before[name].fingerprint != view.fingerprint)
+                 if (before[name].fingerprint != view.fingerprint if name in before else view.fingerprint not in known))
 
 
 def decide(snapshot: ConsumerSnapshot, tokens: Mapping[str, TokenView], unavailable: Sequence[str],

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from ..errors import scrub
+from ..stack_outputs import LEAVE_OUT_ENV
 from .events import Steps, is_token, parse_events, resource_name
 from .stacks import EngineError, StackLockedError, StackMissingError
 
@@ -77,7 +78,8 @@ class Finished:
 class Engine:
     """Runs ``pulumi`` commands and keeps hold of the ones running."""
 
-    def __init__(self, binary: Optional[Path] = None) -> None:
+    def __init__(self, binary: Optional[Path] = None, grace: float = CANCEL_GRACE_SECONDS) -> None:
+        self.grace = grace
         if binary is None:
             bin_dir = os.environ.get(ENGINE_BIN_ENV)
             binary = Path(bin_dir) / "pulumi" if bin_dir and (Path(bin_dir) / "pulumi").exists() else Path("pulumi")
@@ -95,7 +97,8 @@ class Engine:
             _signal(process, signal.SIGINT)
 
     def run(self, args: Sequence[str], cwd: Path, *, log: Optional[Path] = None, timeout: Optional[float] = None,
-            events: bool = False, on_line: Optional[Callable[[str], None]] = None) -> Finished:
+            events: bool = False, on_line: Optional[Callable[[str], None]] = None,
+            env: Optional[dict[str, str]] = None) -> Finished:
         """Runs one command to its end; raises EngineError when it fails (or is cancelled).
 
         ``log``: its whole output also goes there, scrubbed of every secret the rollout knows,
@@ -103,7 +106,7 @@ class Engine:
         with tempfile.TemporaryDirectory(prefix="gorules-tokens-") as scratch:
             event_log = Path(scratch) / "events.jsonl"
             argv = [str(self.binary), *args, "--non-interactive"]
-            env = {**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"}
+            env = {**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true", **(env or {})}
             if events:
                 # The CLI takes --event-log only with its debug commands switched on.
                 argv += ["--event-log", str(event_log)]
@@ -163,7 +166,7 @@ class Engine:
                     _signal(process, signal.SIGINT)
                 process.interrupted_by_us = True  # type: ignore[attr-defined]
                 asked_at = now
-            elif asked_at is not None and now - asked_at >= CANCEL_GRACE_SECONDS:
+            elif asked_at is not None and now - asked_at >= self.grace:
                 process.killed_by_us = True  # type: ignore[attr-defined]
                 _signal(process, signal.SIGKILL)
                 return
@@ -253,6 +256,10 @@ class StackHandle:
         if continue_on_error:
             args.append("--continue-on-error")
         return self._operation(args, log=log, timeout=timeout)
+
+    def repair(self, exclude: Sequence[str], leave_out: Sequence[str] = ()) -> Steps:
+        return self._operation(["up", "--yes", "--skip-preview", *_each("--exclude", exclude)],
+                               env={LEAVE_OUT_ENV: ",".join(leave_out)})
 
     def _operation(self, args: list[str], **kwargs: Any) -> Steps:
         """Runs an engine operation with its event log; a failed one raises EngineError

@@ -157,7 +157,7 @@ class Rollout:
         steps = self.token_stack.preview(refresh=True, replace=replace, exclude=_urn_list(failed))
         return steps.minted, failed
 
-    def _up(self, replace: list[str]) -> tuple[Steps, Optional[str]]:
+    def _up(self, replace: list[str], before: Mapping[str, TokenView]) -> tuple[Steps, Optional[str]]:
         """The token stack's update, and when some entries fail, a second one without them
         (and without ``--replace``) so the stack's outputs hold every other entry's token and
         a failed entry's last good one. Returns the first up's steps and the error, if any."""
@@ -171,7 +171,7 @@ class Rollout:
             self.say(f"token stack {self.token_stack.name}: {', '.join(steps.failed)} failed; "
                      "writing the other entries' outputs")
             try:
-                self.token_stack.up(exclude=_urn_list(steps.failed))
+                self.token_stack.repair(_urn_list(steps.failed), leave_out=[n for n in steps.failed if n not in before])
             except EngineError as exc:
                 self._failed(self.token_stack, exc)
                 self._check_interrupt()
@@ -297,7 +297,7 @@ class Rollout:
         self.say(f"token stack {self.token_stack.name}: up (" + (", ".join(would) or "nothing") + " due)")
         started = time.monotonic()
         try:
-            steps, error = self._up(replace)
+            steps, error = self._up(replace, before)
         except Interrupted:
             report.token_stack.outcome = INTERRUPTED
             report.token_stack.seconds = round(time.monotonic() - started, 1)

@@ -48,6 +48,11 @@ class Stack(Protocol):
 
 
 class TokenStack(Stack, Protocol):
+    def repair(self, exclude: Sequence[str], leave_out: Sequence[str] = ()) -> Steps:
+        """An ``up`` without the resources that failed (their last good state stands) and with
+        ``leave_out`` (entries that have no state at all) left out of the exported maps."""
+        ...
+
     def token_urns(self) -> dict[str, str]: ...
 
     def refresh(self, exclude: Sequence[str] = ()) -> Steps: ...
