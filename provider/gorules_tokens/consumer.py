@@ -18,6 +18,7 @@ from typing import Optional
 import pulumi
 
 from .fingerprint import fingerprint
+from .handoff import HandoffStopped, wait_for_release
 from .stack_outputs import ACCESS_TOKENS, BRMS_URLS, CONSUMER_FINGERPRINTS
 
 
@@ -25,6 +26,12 @@ class TokenStackReference:
     """The token stack, as one consumer stack reads it."""
 
     def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        # Started early by a rollout, this update waits here, before the token stack is read,
+        # until the rollout says the new tokens are written (gorules_tokens.handoff).
+        try:
+            wait_for_release(pulumi.runtime.is_dry_run())
+        except HandoffStopped as exc:
+            raise pulumi.RunError(str(exc)) from None
         self.reference = pulumi.StackReference(name, opts=opts)
         self._handed: dict[str, pulumi.Output[str]] = {}
 

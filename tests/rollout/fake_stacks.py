@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from gorules_tokens.handoff import HandoffStopped, wait_for_release
 from gorules_tokens.rollout.events import Steps
 from gorules_tokens.rollout.stacks import EngineError
 
@@ -94,17 +95,24 @@ class FakeTokenStack:
         return Steps(minted=[u.rsplit("::", 1)[-1] for u in replace], result="succeeded")
 
     def up(self, replace: Sequence[str] = (), exclude: Sequence[str] = (), continue_on_error: bool = False,
-           log: Optional[Path] = None, timeout: Optional[float] = None) -> Steps:
+           log: Optional[Path] = None, timeout: Optional[float] = None, env: Optional[dict[str, str]] = None,
+           on_event: Optional[Callable[[dict], None]] = None) -> Steps:
         self.calls.append(("up", {"replace": list(replace), "exclude": list(exclude)}))
         excluded = self._excluded(exclude)
         steps = Steps()
+        emit = on_event or (lambda _event: None)
         for name in (u.rsplit("::", 1)[-1] for u in replace):
             if name in self.down:
                 steps.failed[name] = urn(name)
+                emit({"resOpFailedEvent": {"metadata": {"op": "create-replacement", "urn": urn(name)}}})
             else:
                 self.mint(name)
                 steps.minted.append(name)
+                emit({"resOutputsEvent": {"metadata": {"op": "create-replacement", "urn": urn(name)}}})
         self.exported = {e: (UNKNOWN if e in steps.failed else self.fingerprints[e]) for e in self.fingerprints}
+        emit({"resOutputsEvent": {"metadata": {"op": "same", "type": "pulumi:pulumi:Stack",
+                                               "urn": "urn:pulumi:t::tokens::pulumi:pulumi:Stack::tokens-t"}}})
+        emit({"summaryEvent": {"result": "failed" if steps.failed else "succeeded"}})
         for name in excluded:
             self.exported[name] = self.fingerprints[name]
         if self.on_up:
@@ -155,8 +163,14 @@ class FakeConsumer:
         return self.last
 
     def up(self, replace: Sequence[str] = (), exclude: Sequence[str] = (), continue_on_error: bool = False,
-           log: Optional[Path] = None, timeout: Optional[float] = None) -> Steps:
+           log: Optional[Path] = None, timeout: Optional[float] = None, env: Optional[dict[str, str]] = None,
+           on_event: Optional[Callable[[dict], None]] = None) -> Steps:
         self.ups += 1
+        if env:  # started early by the rollout: waits at the real hand-off, as TokenStackReference does
+            try:
+                wait_for_release(False, env)
+            except HandoffStopped as exc:
+                raise EngineError(f"error: {exc}") from None
         if self.timed_out:
             raise EngineError("update canceled", interrupted=True)
         if self.fail:

@@ -42,13 +42,17 @@ def test_one_instance_down_never_blocks_the_hand_off_of_another() -> None:
     web = h.consumer("web", ("staging",))
     eu = h.consumer("eu-app", ("remote",))
     h.token.down = {"remote"}
+    remote_before = h.token.fingerprints["remote"]
     report = h.run(rotate=("staging", "remote"))
     # The failed entry is taken out of a second up, without --replace: nothing rotates twice.
     assert h.token.calls[-2:] == [("up", {"replace": [urn("staging"), urn("remote")], "exclude": []}),
                                   ("repair", {"exclude": [urn("remote")], "leave_out": []})]
     assert UNKNOWN not in h.token.outputs()["fingerprints"].values()
-    assert outcomes(report) == {"../web:web": "updated", "../eu-app:eu-app": "not-affected"}
-    assert web.held["staging"] == h.token.fingerprints["staging"] and eu.ups == 0
+    assert outcomes(report) == {"../web:web": "updated", "../eu-app:eu-app": "not-run"}
+    assert "nothing it uses rotated after all" in report.consumers[1].error
+    assert web.held["staging"] == h.token.fingerprints["staging"]
+    # Started early for remote's rotation, it was stopped at the hand-off when remote failed.
+    assert eu.held == {"remote": remote_before}
     [failed] = report.failed_entries
     assert (failed.entry, failed.waiting_consumers, failed.exported) == ("remote", ["../eu-app:eu-app"], True)
     assert [t.entry for t in report.rotated] == ["staging"]
@@ -135,7 +139,7 @@ def test_an_interrupt_during_the_consumers_reports_what_ran_and_exits_130() -> N
     first = h.consumer("a", ("staging",))
     second = h.consumer("b", ("staging",))
     first.during_up = lambda: setattr(h, "signal", signal.SIGINT)
-    report = h.run(rotate=("staging",), parallel=1)
+    report = h.run(rotate=("staging",), parallel=1, prestart=0)
     assert outcomes(report) == {"../a:a": "updated", "../b:b": "not-run"} and second.ups == 0
     assert [t.entry for t in report.rotated] == ["staging"] and report.rotated[0].window_open
     assert report.exit_code == 130 and report.next_command == "gorules-tokens rollout"
@@ -195,3 +199,42 @@ def test_an_unexpected_error_after_the_rotation_still_reports_it() -> None:
     report = h.run(rotate=("staging",))
     assert [t.entry for t in report.rotated] == ["staging"]
     assert report.exit_code == 1 and any("bad JSON" in e for e in report.errors)
+
+
+def test_consumers_start_before_the_regenerate_and_read_only_after_the_checkpoint() -> None:
+    h = Harness()
+    order: list[str] = []
+    web = h.consumer("web", ("staging",))
+    silent = h.consumer("legacy", ("staging",), exports=False)
+    web.during_up = lambda: order.append("web read")
+    h.token.on_up = lambda: order.append("token stack up")
+    original_up = web.up
+
+    def up(**kwargs):
+        order.append("web started" + (" early" if kwargs.get("env") else ""))
+        return original_up(**kwargs)
+
+    web.up = up
+    report = h.run(rotate=("staging",))
+    assert report.exit_code == 0, report.lines()
+    assert order.index("web started early") < order.index("token stack up") < order.index("web read")
+    assert web.ups == 1 and web.held["staging"] == h.token.fingerprints["staging"]
+    # A consumer without fingerprints may not wait at the hand-off: it runs after the up, as before.
+    assert silent.ups == 1 and outcomes(report)["../legacy:legacy"] == "updated-unverified"
+    assert any("1/1 rotated" in line for line in h.lines)
+
+
+def test_a_failed_token_stack_update_stops_the_waiting_consumers_without_changes() -> None:
+    h = Harness()
+    web = h.consumer("web", ("staging",))
+    held = dict(web.held)
+
+    def broken_up(**kwargs):
+        from gorules_tokens.rollout.stacks import EngineError
+        raise EngineError("error: the program failed")
+
+    h.token.up = broken_up
+    report = h.run(rotate=("staging",))
+    assert web.ups == 1 and web.held == held
+    assert report.exit_code == 1 and outcomes(report) == {"../web:web": "not-run"}
+    assert "the token stack's update failed" in report.consumers[0].error

@@ -27,6 +27,7 @@ from .workdir import RolloutBusyError, RolloutLock, logs_folder
 
 ENVIRONMENTS_KEY = "gorules-tokens:environments"
 DEFAULT_PARALLEL = 4
+DEFAULT_PRESTART = 16
 DEFAULT_CONSUMER_TIMEOUT = 900.0
 EXIT_CODES = """exit codes:
   rollout: 0 every consumer it ran holds the live token and every external one is current;
@@ -67,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     rollout.add_argument("--preview", action="store_true", help="say what would rotate and follow; change nothing")
     rollout.add_argument("--parallel", type=_positive, default=DEFAULT_PARALLEL, metavar="K",
                          help=f"consumers updated at once (default: {DEFAULT_PARALLEL})")
+    rollout.add_argument("--prestart", type=_count, default=DEFAULT_PRESTART, metavar="N",
+                         help="consumers (reading through TokenStackReference) whose up starts before the "
+                              "regenerate and waits for the new tokens, beyond --parallel; 0: none "
+                              f"(default: {DEFAULT_PRESTART})")
     rollout.add_argument("--consumer-timeout", type=_seconds, default=DEFAULT_CONSUMER_TIMEOUT, metavar="SECONDS",
                          help="cancel a consumer's up after this long and report it failed "
                               f"(default: {DEFAULT_CONSUMER_TIMEOUT:g})")
@@ -88,6 +93,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 
@@ -174,7 +186,7 @@ def rollout(args: argparse.Namespace, engine: Engine) -> int:
                          f"(entries of {token.name}: {', '.join(entries) or 'none'})")
     targets = [_target(token, c) for c in _consumers(token, entries)]
     options = Options(refresh=args.refresh, rotate=tuple(dict.fromkeys(args.rotate)), preview=args.preview,
-                      parallel=args.parallel, consumer_timeout=args.consumer_timeout)
+                      parallel=args.parallel, consumer_timeout=args.consumer_timeout, prestart=args.prestart)
     if args.preview:
         return _finish(args, _rollout(token, targets, entries, options, args, engine))
     try:

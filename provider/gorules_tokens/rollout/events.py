@@ -5,8 +5,10 @@ the operation that did it, with no CLI read afterwards."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
 
 TOKEN_TYPE_SUFFIX = "gorules:EnvironmentToken"
 # Steps that mint a token for a resource (a preview's "would", an update's "did").
@@ -87,3 +89,47 @@ def parse_events(lines: Iterable[str]) -> Steps:
         except (ValueError, KeyError, TypeError, IndexError):
             continue  # a partial last line of a killed run, or an event shape we do not read
     return steps
+
+
+class Follower:
+    """Reads an event log while the engine writes it and hands each whole event on as it comes
+    (polled every 20 ms: the engine writes one line per event, flushing each)."""
+
+    def __init__(self, path: Path, on_event: Callable[[dict[str, Any]], None]) -> None:
+        self.path = path
+        self.on_event = on_event
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        offset, partial = 0, ""
+        while True:
+            finished = self._done.is_set()
+            if self.path.exists():
+                with self.path.open() as handle:
+                    handle.seek(offset)
+                    chunk = handle.read()
+                    offset = handle.tell()
+                partial += chunk
+                *lines, partial = partial.split("\n")
+                for line in lines:
+                    self._deliver(line)
+            if finished:
+                return
+            self._done.wait(0.02)
+
+    def _deliver(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        try:
+            self.on_event(event)
+        except Exception:  # a callback's bug must not stop the engine's events from being read
+            pass
+
+    def stop(self) -> None:
+        """After the engine ended: reads what is left, then returns."""
+        self._done.set()
+        self._thread.join()

@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from ..errors import scrub
 from ..stack_outputs import LEAVE_OUT_ENV
-from .events import Steps, is_token, parse_events, resource_name
+from .events import Follower, Steps, is_token, parse_events, resource_name
 from .stacks import EngineError, StackLockedError, StackMissingError
 
 # bootstrap.sh exports the folder of the pinned CLI here; anything else uses `pulumi` on PATH.
@@ -98,7 +98,8 @@ class Engine:
 
     def run(self, args: Sequence[str], cwd: Path, *, log: Optional[Path] = None, timeout: Optional[float] = None,
             events: bool = False, on_line: Optional[Callable[[str], None]] = None,
-            env: Optional[dict[str, str]] = None) -> Finished:
+            env: Optional[dict[str, str]] = None,
+            on_event: Optional[Callable[[dict[str, Any]], None]] = None) -> Finished:
         """Runs one command to its end; raises EngineError when it fails (or is cancelled).
 
         ``log``: its whole output also goes there, scrubbed of every secret the rollout knows,
@@ -113,7 +114,12 @@ class Engine:
                 env["PULUMI_DEBUG_COMMANDS"] = "true"
             if self.binary.is_absolute():
                 env["PATH"] = os.pathsep.join([str(self.binary.parent), env.get("PATH", "")])
-            output, code, interrupted, killed = self._spawn(argv, cwd, env, log, timeout, on_line, events)
+            follower = Follower(event_log, on_event) if events and on_event else None
+            try:
+                output, code, interrupted, killed = self._spawn(argv, cwd, env, log, timeout, on_line, events)
+            finally:
+                if follower:
+                    follower.stop()
             steps = parse_events(event_log.read_text().splitlines()) if event_log.exists() else Steps()
         if code != 0:
             if is_locked(output):
@@ -249,13 +255,15 @@ class StackHandle:
                                 *_each("--exclude", exclude)])
 
     def up(self, replace: Sequence[str] = (), exclude: Sequence[str] = (), continue_on_error: bool = False,
-           log: Optional[Path] = None, timeout: Optional[float] = None) -> Steps:
+           log: Optional[Path] = None, timeout: Optional[float] = None, env: Optional[dict[str, str]] = None,
+           on_event: Optional[Callable[[dict[str, Any]], None]] = None) -> Steps:
         """``pulumi up --yes --skip-preview`` and nothing else: no stack select, no output
-        or history read after it (each would sit between a regenerate and the consumers)."""
+        or history read after it (each would sit between a regenerate and the consumers).
+        ``on_event``: each engine event as it happens."""
         args = ["up", "--yes", "--skip-preview", *_each("--replace", replace), *_each("--exclude", exclude)]
         if continue_on_error:
             args.append("--continue-on-error")
-        return self._operation(args, log=log, timeout=timeout)
+        return self._operation(args, log=log, timeout=timeout, env=env, on_event=on_event)
 
     def repair(self, exclude: Sequence[str], leave_out: Sequence[str] = ()) -> Steps:
         return self._operation(["up", "--yes", "--skip-preview", *_each("--exclude", exclude)],

@@ -27,6 +27,9 @@ EXTERNAL = "external"  # another repository's: not run, its status reported
 NOT_RUN = "not-run"  # would have run, but the rollout was interrupted first
 INTERRUPTED = "interrupted"
 
+# The error of a consumer that read the token stack before the rotation was written.
+STALE_READ = "finished but still exports an old fingerprint"
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CURRENT = 0, 1, 2, 3
 
 AGENT_NOTE = (

@@ -22,12 +22,15 @@ from typing import Callable, Mapping, Optional, Sequence
 
 from ..consumer_config import Consumer
 from ..errors import register_secret, scrub
+from ..handoff import STOPPED
 from ..schedule import parse_timestamp
 from ..stack_outputs import ACCESS_TOKENS, PREVIOUS_ACCESS_TOKENS, TokenView, consumer_fingerprints, token_views
 from . import plan
+from .checkpoint import CheckpointWatch
+from .early import EarlyStart
 from .events import Steps
 from .pulumi_cli import engine_message
-from .report import (AGENT_NOTE, EXTERNAL, FAILED, LOCKED, NOT_AFFECTED, NOT_RUN, OUT_OF_BAND_NOTE, UNVERIFIED,
+from .report import (STALE_READ, AGENT_NOTE, EXTERNAL, FAILED, LOCKED, NOT_AFFECTED, NOT_RUN, OUT_OF_BAND_NOTE, UNVERIFIED,
                      UPDATED, WAITING, WOULD_UPDATE, INTERRUPTED, FailedEntry, Report, RotatedToken, StackRun)
 from .stacks import EngineError, Stack, StackLockedError, StackMissingError, TokenStack
 from .status import CURRENT, STALE
@@ -35,6 +38,8 @@ from .status import CURRENT, STALE
 AGENT_TYPE = "deployment"
 # One convergence round when another run rotated a token during this one; past that, fail.
 CONVERGENCE_ROUNDS = 1
+# How long a consumer started early waits at the hand-off without --consumer-timeout.
+DEFAULT_WAIT = 600.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class Options:
     preview: bool = False
     parallel: int = 4
     consumer_timeout: Optional[float] = None
+    prestart: int = 16  # consumers started before the regenerate, waiting at the hand-off
     logs: Optional[Path] = None  # a folder for each consumer's whole output
 
 
@@ -157,12 +163,13 @@ class Rollout:
         steps = self.token_stack.preview(refresh=True, replace=replace, exclude=_urn_list(failed))
         return steps.minted, failed
 
-    def _up(self, replace: list[str], before: Mapping[str, TokenView]) -> tuple[Steps, Optional[str]]:
+    def _up(self, replace: list[str], before: Mapping[str, TokenView],
+            watch: Optional[Callable[[dict], None]] = None) -> tuple[Steps, Optional[str]]:
         """The token stack's update, and when some entries fail, a second one without them
         (and without ``--replace``) so the stack's outputs hold every other entry's token and
         a failed entry's last good one. Returns the first up's steps and the error, if any."""
         try:
-            return self.token_stack.up(replace=replace, continue_on_error=True), None
+            return self.token_stack.up(replace=replace, continue_on_error=True, on_event=watch), None
         except EngineError as exc:
             self._failed(self.token_stack, exc)
             self._check_interrupt()
@@ -185,36 +192,40 @@ class Rollout:
             return None
         return self.options.logs / (re.sub(r"[^A-Za-z0-9._-]+", "_", consumer.label).strip("_") + ".log")
 
-    def _update(self, target: ConsumerTarget, decision: plan.Decision,
-                tokens: Mapping[str, TokenView]) -> tuple[StackRun, Optional[datetime]]:
+    def _update(self, target: ConsumerTarget, status_before: str, tokens: Callable[[], Mapping[str, TokenView]],
+                env: Optional[dict[str, str]] = None) -> tuple[StackRun, Optional[datetime]]:
+        """One consumer's up, judged by what it exports against ``tokens()`` (asked for only
+        when its up has ended: a consumer started early may end before the token stack's up)."""
         label = target.consumer.label
-        before = decision.snapshot.state(tokens).status
-        run = StackRun(label, FAILED, uses=list(target.consumer.entries(self.entries)), status_before=before)
+        run = StackRun(label, FAILED, uses=list(target.consumer.entries(self.entries)), status_before=status_before)
         if self._interrupted() is not None:
             run.outcome = NOT_RUN
             return run, None
         log = self._log_path(target.consumer)
         run.log = str(log) if log else None
-        self.say(f"consumer {label}: started ({before})")
+        self.say(f"consumer {label}: started ({status_before})" + (" early, waiting for the hand-off" if env else ""))
         started = time.monotonic()
         try:
-            target.stack.up(log=log, timeout=self.options.consumer_timeout)
+            target.stack.up(log=log, timeout=self.options.consumer_timeout, env=env)
             exported = consumer_fingerprints(target.stack.outputs())
         except (EngineError, StackLockedError, OSError) as exc:
             self._failed(target.stack, exc)
             run.seconds = round(time.monotonic() - started, 1)
             if isinstance(exc, EngineError) and exc.interrupted and self._interrupted() is None:
                 run.error = f"cancelled after --consumer-timeout {self.options.consumer_timeout:g} s"
+            elif env and STOPPED in str(exc):
+                run.outcome, run.error = NOT_RUN, scrub(engine_message(exc))
             else:
                 run.error = scrub(engine_message(exc))
-            self.say(f"consumer {label}: failed after {run.seconds:.1f} s: {run.error}")
+            self.say(f"consumer {label}: {run.outcome} after {run.seconds:.1f} s: {run.error}")
             return run, datetime.now(timezone.utc)
         run.seconds = round(time.monotonic() - started, 1)
-        if exported is not None and any(exported.get(e, tokens[e].fingerprint) != tokens[e].fingerprint
-                                        for e in target.consumer.entries(self.entries) if e in tokens):
+        live = tokens()
+        if exported is not None and any(exported.get(e, live[e].fingerprint) != live[e].fingerprint
+                                        for e in target.consumer.entries(self.entries) if e in live):
             # It may have read a token another run minted meanwhile: judge it by what is live now.
-            tokens = self._read_token_stack()
-        self._verify(run, target.consumer, exported, tokens)
+            live = self._read_token_stack()
+        self._verify(run, target.consumer, exported, live)
         self.say(f"consumer {label}: {run.outcome} in {run.seconds:.1f} s" + (f": {run.error}" if run.error else ""))
         return run, datetime.now(timezone.utc)
 
@@ -230,7 +241,7 @@ class Rollout:
         if missing:
             run.error = "finished but exports no fingerprint for " + ", ".join(missing)
         elif stale:
-            run.error = "finished but still exports an old fingerprint for " + ", ".join(stale)
+            run.error = f"{STALE_READ} for " + ", ".join(stale)
         else:
             run.outcome = UPDATED
         unused = sorted(set(exported) - set(uses))
@@ -239,8 +250,12 @@ class Rollout:
 
     def _run_consumers(self, todo: Sequence[tuple[ConsumerTarget, plan.Decision]], tokens: Mapping[str, TokenView],
                        runs: dict[str, StackRun], finished: dict[str, Optional[datetime]]) -> None:
+        def update(pair: tuple[ConsumerTarget, plan.Decision]) -> tuple[StackRun, Optional[datetime]]:
+            target, decision = pair
+            return self._update(target, decision.snapshot.state(tokens).status, lambda: tokens)
+
         with ThreadPoolExecutor(max_workers=self.options.parallel) as pool:
-            for run, end in pool.map(lambda pair: self._update(*pair, tokens), todo):
+            for run, end in pool.map(update, todo):
                 runs[run.label] = run
                 finished[run.label] = end
 
@@ -295,21 +310,38 @@ class Rollout:
             self._previewed(report, before, snapshots, would, preview_failed)
             return
         self.say(f"token stack {self.token_stack.name}: up (" + (", ".join(would) or "nothing") + " due)")
+        early = EarlyStart(self._update, self._prestart_targets(snapshots, before, would),
+                           self.options.consumer_timeout or DEFAULT_WAIT, self._read_token_stack)
+        watch = CheckpointWatch(len(would), self.say, early.release if early.targets else None, self.token_stack.name)
         started = time.monotonic()
         try:
-            steps, error = self._up(replace, before)
-        except Interrupted:
-            report.token_stack.outcome = INTERRUPTED
-            report.token_stack.seconds = round(time.monotonic() - started, 1)
-            self._interrupted_up(report, before)
+            steps, error = self._up(replace, before, watch)
+        except BaseException as exc:
+            early.stop("the rollout was interrupted" if isinstance(exc, Interrupted) else "the token stack's update failed")
+            report.consumers.extend(early.runs_so_far())
+            if isinstance(exc, Interrupted):
+                report.token_stack.outcome = INTERRUPTED
+                report.token_stack.seconds = round(time.monotonic() - started, 1)
+                self._interrupted_up(report, before)
             raise
         report.token_stack.seconds = round(time.monotonic() - started, 1)
         report.token_stack.outcome = UPDATED if error is None else FAILED
         report.token_stack.error = error
+        if error is None or steps.only_resources_failed:
+            # Not released at the checkpoint (an entry failed): now, after the repair; those
+            # started only for a token that did not rotate end without changes.
+            early.release({t.consumer.label: "nothing it uses rotated after all"
+                           for t, _status in early.targets
+                           if not plan.would_follow(snapshots[self.targets.index(t)], before, steps.minted)})
+        else:
+            early.stop(f"the token stack's update failed: {error}")
         self.say(f"token stack {self.token_stack.name}: {report.token_stack.outcome} "
                  f"in {report.token_stack.seconds:.1f} s")
         token_end = datetime.now(timezone.utc)
-        after = self._read_token_stack()
+        try:
+            after = self._read_token_stack()
+        finally:
+            early.tokens_known(lambda: after)
         failed = {**refresh_failed, **steps.failed}
         handoff = plan.hand_off(before, after, self.entries, snapshots,
                                 plan.UpResult(tuple(failed), error is not None), self.options.rotate)
@@ -318,12 +350,26 @@ class Rollout:
         latest: Mapping[str, TokenView] = after
         try:
             by_label = {t.consumer.label: t for t in self.targets}
-            todo = [(by_label[d.label], d) for d in handoff.with_action(plan.RUN)]
+            early.collect(runs, finished)
+            # One started early that read the outputs before they were written runs again now.
+            todo = [(by_label[d.label], d) for d in handoff.with_action(plan.RUN)
+                    if d.label not in runs or early.read_too_soon(runs[d.label])]
             self._run_consumers(todo, after, runs, finished)
             latest = self._converge(report, after, runs, finished, by_label)
         finally:
             # Interrupted or failed half-way, the report still says what rotated and what ran.
             self._fill(report, handoff, latest, runs, finished, token_end, steps.minted, before)
+
+    def _prestart_targets(self, snapshots: Sequence[plan.ConsumerSnapshot], before: Mapping[str, TokenView],
+                          would: Sequence[str]) -> list[tuple[ConsumerTarget, str]]:
+        """Consumers that will follow this rotation and read through ``TokenStackReference``
+        (they export its fingerprints, so they wait at the hand-off), up to ``--prestart``."""
+        if not would or self.options.prestart == 0:
+            return []
+        found = [(target, snapshot.state(before).status) for target, snapshot in zip(self.targets, snapshots)
+                 if not target.external and snapshot.exported is not None
+                 and plan.would_follow(snapshot, before, would)]
+        return found[:self.options.prestart]
 
     def _interrupted_up(self, report: Report, before: Mapping[str, TokenView]) -> None:
         """What the cancelled up had already rotated (a masked read is allowed after an

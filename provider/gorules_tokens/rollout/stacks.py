@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional, Protocol, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 from .events import Steps
 
@@ -44,7 +44,8 @@ class Stack(Protocol):
     def last_update(self) -> Optional[datetime]: ...
 
     def up(self, replace: Sequence[str] = (), exclude: Sequence[str] = (), continue_on_error: bool = False,
-           log: Optional[Path] = None, timeout: Optional[float] = None) -> Steps: ...
+           log: Optional[Path] = None, timeout: Optional[float] = None, env: Optional[dict[str, str]] = None,
+           on_event: Optional[Callable[[dict[str, Any]], None]] = None) -> Steps: ...
 
 
 class TokenStack(Stack, Protocol):
