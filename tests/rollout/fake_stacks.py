@@ -92,7 +92,7 @@ class FakeTokenStack:
         if refresh and self.down - self._excluded(exclude):
             raise EngineError("preview failed", steps=Steps(
                 failed={e: urn(e) for e in sorted(self.down - self._excluded(exclude))}, result="failed"))
-        return Steps(minted=[u.rsplit("::", 1)[-1] for u in replace], result="succeeded")
+        return Steps(planned=[u.rsplit("::", 1)[-1] for u in replace], result="succeeded")
 
     def up(self, replace: Sequence[str] = (), exclude: Sequence[str] = (), continue_on_error: bool = False,
            log: Optional[Path] = None, timeout: Optional[float] = None, env: Optional[dict[str, str]] = None,

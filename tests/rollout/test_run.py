@@ -187,18 +187,29 @@ def test_a_locked_token_stack_rotates_nothing() -> None:
 
 def test_an_unexpected_error_after_the_rotation_still_reports_it() -> None:
     h = Harness()
-    broken = h.consumer("a", ("staging",))
-    readable = broken.outputs
+    h.consumer("a", ("staging",))
+    readable, reads = h.token.outputs, []
 
     def outputs(show_secrets: bool = False) -> dict:
-        if broken.ups:
+        reads.extend([True] if show_secrets else [])  # the rollout's own reads decrypt
+        if show_secrets and len(reads) == 3:  # the final re-read, after the rotation and the consumer
             raise ValueError("bad JSON from the CLI")
-        return readable()
+        return readable(show_secrets)
 
-    broken.outputs = outputs
+    h.token.outputs = outputs
     report = h.run(rotate=("staging",))
-    assert [t.entry for t in report.rotated] == ["staging"]
+    assert [t.entry for t in report.rotated] == ["staging"] and outcomes(report) == {"../a:a": "updated"}
     assert report.exit_code == 1 and any("bad JSON" in e for e in report.errors)
+
+
+def test_a_consumer_whose_outputs_cannot_be_read_fails_naming_why() -> None:
+    h = Harness()
+    broken = h.consumer("a", ("staging",))
+    readable = broken.outputs
+    broken.outputs = lambda show_secrets=False: readable() if not broken.ups else (_ for _ in ()).throw(
+        ValueError("bad JSON from the CLI"))
+    report = h.run(rotate=("staging",))
+    assert outcomes(report) == {"../a:a": "failed"} and "could not be read" in report.consumers[0].error
 
 
 def test_consumers_start_before_the_regenerate_and_read_only_after_the_checkpoint() -> None:

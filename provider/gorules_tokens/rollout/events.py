@@ -28,7 +28,8 @@ class Steps:
     """The token resources one operation minted (or, in a preview, would mint), the ones whose
     step failed, and errors not tied to any resource (the program, the lock, a cancel)."""
 
-    minted: list[str] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)  # a step to mint began (all a preview has)
+    minted: list[str] = field(default_factory=list)  # ... and ended with the resource's outputs
     failed: dict[str, str] = field(default_factory=dict)  # resource name -> its URN
     general_errors: list[str] = field(default_factory=list)
     result: Optional[str] = None  # the summary's: "succeeded", "failed", ... (None: no summary)
@@ -41,12 +42,13 @@ class Steps:
         failed = event.get("resOpFailedEvent")
         diagnostic = event.get("diagnosticEvent")
         if pre and pre["metadata"].get("op") in MINTING_OPS and is_token(pre["metadata"].get("urn")):
-            # A preview emits only "pre" events: what it would do.
-            self._once(self.minted, resource_name(pre["metadata"]["urn"]))
+            self._once(self.planned, resource_name(pre["metadata"]["urn"]))
         if done:
             urn = done["metadata"].get("urn", "")
             if urn.split("::")[-2:-1] == ["pulumi:pulumi:Stack"]:
                 self.stack_outputs_written = True
+            elif done["metadata"].get("op") in MINTING_OPS and is_token(urn):
+                self._once(self.minted, resource_name(urn))
         if failed and failed["metadata"].get("urn"):
             self._fail(failed["metadata"]["urn"])
         if diagnostic and diagnostic.get("severity") == "error":

@@ -84,7 +84,7 @@ class Engine:
             bin_dir = os.environ.get(ENGINE_BIN_ENV)
             binary = Path(bin_dir) / "pulumi" if bin_dir and (Path(bin_dir) / "pulumi").exists() else Path("pulumi")
         self.binary = binary
-        self._running: set[subprocess.Popen] = set()
+        self._running: dict[subprocess.Popen, bool] = {}  # process -> is an operation (not a read)
         self._lock = threading.Lock()
         self.interrupted: Optional[int] = None
 
@@ -92,7 +92,8 @@ class Engine:
         """Asks every running command to cancel gracefully, and refuses to start new ones."""
         with self._lock:
             self.interrupted = signum
-            running = list(self._running)
+            running = [process for process, operation in self._running.items() if operation]
+        # Reads go on: they change nothing, take a second, and the report needs what they say.
         for process in running:
             _signal(process, signal.SIGINT)
 
@@ -136,11 +137,11 @@ class Engine:
                 raise EngineError("not started: the rollout was interrupted", interrupted=True)
             process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, text=True, start_new_session=True)
-            self._running.add(process)
+            self._running[process] = operation
         sink = _open_private(log) if log else None
         lines: list[str] = []
         deadline = time.monotonic() + timeout if timeout else None
-        watchdog = threading.Thread(target=self._watch, args=(process, deadline), daemon=True)
+        watchdog = threading.Thread(target=self._watch, args=(process, deadline, operation), daemon=True)
         watchdog.start()
         try:
             assert process.stdout is not None
@@ -156,18 +157,19 @@ class Engine:
             if sink:
                 sink.close()
             with self._lock:
-                self._running.discard(process)
+                self._running.pop(process, None)
         killed = getattr(process, "killed_by_us", False)
         interrupted = getattr(process, "interrupted_by_us", False) or self.interrupted is not None
         return "".join(lines), code, interrupted, killed
 
-    def _watch(self, process: subprocess.Popen, deadline: Optional[float]) -> None:
+    def _watch(self, process: subprocess.Popen, deadline: Optional[float], operation: bool) -> None:
         """Past its deadline a command gets a graceful cancel, and past the grace a kill; an
-        interrupted one gets the kill after the grace too."""
+        interrupted operation gets the kill after the grace too."""
         asked_at: Optional[float] = None
         while process.poll() is None:
             now = time.monotonic()
-            if asked_at is None and (self.interrupted is not None or (deadline is not None and now >= deadline)):
+            interrupted = operation and self.interrupted is not None
+            if asked_at is None and (interrupted or (deadline is not None and now >= deadline)):
                 if self.interrupted is None:
                     _signal(process, signal.SIGINT)
                 process.interrupted_by_us = True  # type: ignore[attr-defined]

@@ -153,7 +153,7 @@ class Rollout:
         refresh = self.options.refresh and self.options.preview
         try:
             steps = self.token_stack.preview(refresh=refresh, replace=replace)
-            return steps.minted, {}
+            return steps.planned, {}
         except EngineError as exc:
             self._failed(self.token_stack, exc)
             self._check_interrupt()
@@ -161,7 +161,7 @@ class Rollout:
                 raise
             failed = exc.steps.failed
         steps = self.token_stack.preview(refresh=True, replace=replace, exclude=_urn_list(failed))
-        return steps.minted, failed
+        return steps.planned, failed
 
     def _up(self, replace: list[str], before: Mapping[str, TokenView],
             watch: Optional[Callable[[dict], None]] = None) -> tuple[Steps, Optional[str]]:
@@ -207,24 +207,31 @@ class Rollout:
         started = time.monotonic()
         try:
             target.stack.up(log=log, timeout=self.options.consumer_timeout, env=env)
-            exported = consumer_fingerprints(target.stack.outputs())
-        except (EngineError, StackLockedError, OSError) as exc:
+        except Exception as exc:  # whatever went wrong, it is this consumer's failure, reported
+            if not isinstance(exc, (EngineError, StackLockedError, OSError)):
+                exc = RuntimeError(f"{type(exc).__name__}: {exc}")
             self._failed(target.stack, exc)
             run.seconds = round(time.monotonic() - started, 1)
             if isinstance(exc, EngineError) and exc.interrupted and self._interrupted() is None:
                 run.error = f"cancelled after --consumer-timeout {self.options.consumer_timeout:g} s"
             elif env and STOPPED in str(exc):
-                run.outcome, run.error = NOT_RUN, scrub(engine_message(exc))
+                why = str(exc).split(STOPPED, 1)[1].split("; nothing was changed", 1)[0].strip(": ")
+                run.outcome, run.error = NOT_RUN, f"stopped at the hand-off, nothing changed: {scrub(why)}"
             else:
                 run.error = scrub(engine_message(exc))
             self.say(f"consumer {label}: {run.outcome} after {run.seconds:.1f} s: {run.error}")
             return run, datetime.now(timezone.utc)
         run.seconds = round(time.monotonic() - started, 1)
-        live = tokens()
-        if exported is not None and any(exported.get(e, live[e].fingerprint) != live[e].fingerprint
-                                        for e in target.consumer.entries(self.entries) if e in live):
-            # It may have read a token another run minted meanwhile: judge it by what is live now.
-            live = self._read_token_stack()
+        try:
+            exported = consumer_fingerprints(target.stack.outputs())
+            live = tokens()
+            if exported is not None and any(exported.get(e, live[e].fingerprint) != live[e].fingerprint
+                                            for e in target.consumer.entries(self.entries) if e in live):
+                # It may have read a token another run minted meanwhile: judge it by what is live now.
+                live = self._read_token_stack()
+        except Exception as exc:
+            run.error = f"its update ended, but what it exports could not be read: {scrub(engine_message(exc))}"
+            return run, datetime.now(timezone.utc)
         self._verify(run, target.consumer, exported, live)
         self.say(f"consumer {label}: {run.outcome} in {run.seconds:.1f} s" + (f": {run.error}" if run.error else ""))
         return run, datetime.now(timezone.utc)
