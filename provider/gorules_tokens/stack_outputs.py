@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the resource imports the provider; readers of outputs need 
     from .resource import EnvironmentToken
 
 ACCESS_TOKENS = "accessTokens"
+PREVIOUS_ACCESS_TOKENS = "previousAccessTokens"
 FINGERPRINTS = "fingerprints"
 ROTATED_AT = "rotatedAt"
 NEXT_ROTATION_AT = "nextRotationAt"
@@ -40,6 +41,9 @@ class StackOutput:
 
 TOKEN_STACK_OUTPUTS = (
     StackOutput(ACCESS_TOKENS, "access_token", secret=True),
+    # Agent-served entries: the token their Agents accept until the poll after a rotation's
+    # redeploy (null elsewhere); token stacks of earlier releases do not export it.
+    StackOutput(PREVIOUS_ACCESS_TOKENS, "previous_access_token", secret=True),
     StackOutput(FINGERPRINTS, "fingerprint"),
     StackOutput(ROTATED_AT, "rotated_at"),
     StackOutput(NEXT_ROTATION_AT, "next_rotation_at"),
