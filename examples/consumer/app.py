@@ -6,7 +6,8 @@ printing the status and the decision's result, never the token.
 It evaluates on the BRMS, or on the Agent when the file names one (``agentUrl``). It holds
 two tokens: the current one, and for an Agent-served environment the previous one, which the
 Agents accept until they load the release redeployed by the rotation. It tries the current
-token first and the previous one only on a 401, so it is served on both sides of that switch.
+token first and the previous one only on a 401 (see ``evaluate``), so it is served on both
+sides of that switch.
 """
 
 from __future__ import annotations
@@ -35,13 +36,16 @@ def _post(url: str, context: dict, token: str) -> httpx.Response:
 
 
 def evaluate(config_path: Path, context: dict) -> httpx.Response:
-    """Current token first; on a 401, the previous one (when the file holds one)."""
+    """Current token first; on a 401, the previous one (when the file holds one); if that is
+    refused too, the current one once more: the Agent may have loaded the new release between
+    the first two calls, and then it accepts only the current token."""
     settings = json.loads(config_path.read_text())
-    url = evaluate_url(settings)
-    response = _post(url, context, settings["accessToken"])
-    previous = settings.get("previousAccessToken")
+    url, current, previous = evaluate_url(settings), settings["accessToken"], settings.get("previousAccessToken")
+    response = _post(url, context, current)
     if response.status_code == 401 and previous:
         response = _post(url, context, previous)
+        if response.status_code == 401:
+            response = _post(url, context, current)
     return response
 
 
