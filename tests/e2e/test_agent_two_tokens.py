@@ -29,7 +29,7 @@ import pytest
 from pulumi import automation as auto
 
 from localbrms.testing import LocalBRMSServer
-from support.brms import config_entry, quiet
+from support.brms import TokenStack, config_entry, quiet
 from support.rollout import CONSUMER_PROGRAM, ConsumerStack, new_consumer
 
 sys.path.insert(0, str(CONSUMER_PROGRAM))
@@ -71,11 +71,16 @@ def entries(seed: dict[str, Any], rotation: str) -> list[dict[str, Any]]:
     return [config_entry(seed, "production", keepers={"rotation": rotation})]
 
 
-def agent_consumer(engine, token, seeded, brms, tmp_path: Path) -> ConsumerStack:
-    """The example consumer for `production`, pointing its app at the Agent."""
+def deployed(engine, token_stack, seeded, brms, tmp_path: Path) -> tuple[TokenStack, ConsumerStack]:
+    """The token stack of `production` and the example consumer, pointing its app at the Agent,
+    both up, and the Agent serving what they deployed."""
+    token = token_stack(entries(seeded, "1"))
+    token.up()
     consumer = new_consumer(engine, token, seeded, tmp_path / "consumer", "app", "production")
     consumer.stack.set_config("gorules-consumer:agentUrl", auto.ConfigValue(brms.agent_url))
-    return consumer
+    consumer.stack.up(on_output=quiet)
+    brms.wait_for_agent_poll()
+    return token, consumer
 
 
 def app_file(consumer: ConsumerStack) -> dict[str, Any]:
@@ -85,11 +90,7 @@ def app_file(consumer: ConsumerStack) -> dict[str, Any]:
 def test_the_consumer_hands_off_before_the_agent_polls_and_the_two_token_app_never_fails(
     engine, token_stack, seeded, brms, tmp_path: Path
 ) -> None:
-    token = token_stack(entries(seeded, "1"))
-    token.up()
-    consumer = agent_consumer(engine, token, seeded, brms, tmp_path)
-    consumer.stack.up(on_output=quiet)
-    brms.wait_for_agent_poll()  # the Agent serves the first rotation's redeploy
+    token, consumer = deployed(engine, token_stack, seeded, brms, tmp_path)
     first = app_file(consumer)
     assert first["previousAccessToken"] and first["previousAccessToken"] != first["accessToken"]
     assert brms.agent_evaluate(seeded["projectId"], first["accessToken"]).status_code == 200
@@ -125,12 +126,7 @@ def test_the_consumer_hands_off_before_the_agent_polls_and_the_two_token_app_nev
 def test_when_the_agent_polls_before_the_hand_off_the_two_token_app_fails_until_it(
     engine, token_stack, seeded, brms, tmp_path: Path
 ) -> None:
-    token = token_stack(entries(seeded, "1"))
-    token.up()
-    consumer = agent_consumer(engine, token, seeded, brms, tmp_path)
-    consumer.stack.up(on_output=quiet)
-    brms.wait_for_agent_poll()
-
+    token, consumer = deployed(engine, token_stack, seeded, brms, tmp_path)
     with AppLoop(consumer.app_config, interval=INTERVAL_S) as two_tokens:
         with brms.agent_held():
             token.configure(entries(seeded, "2"))
