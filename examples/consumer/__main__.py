@@ -20,6 +20,11 @@ app_file = AppConfigFile(
         "decisionKey": config.get("decisionKey") or "shipping",
         # Stays secret end to end: the token stack's secret flag is kept.
         "accessToken": tokens.access_token(environment),
+        # Agent-served environments: the token the Agents accept until they load the rotation's
+        # redeploy (null otherwise). The app tries it when the current one gets a 401.
+        "previousAccessToken": tokens.previous_access_token(environment),
+        # Set for an Agent-served environment: the app evaluates on the Agent, not the BRMS.
+        "agentUrl": config.get("agentUrl"),
     },
 )
 

@@ -2,6 +2,12 @@
 
 Run: python app.py CONFIG_FILE [JSON_CONTEXT]. Exits 0 on a 200 answer, 1 otherwise,
 printing the status and the decision's result, never the token.
+
+It evaluates on the BRMS, or on the Agent when the file names one (``agentUrl``). It holds
+two tokens: the current one, and for an Agent-served environment the previous one, which the
+Agents accept until they load the release redeployed by the rotation. It tries the current
+token first and the previous one only on a 401 (see ``evaluate``), so it is served on both
+sides of that switch.
 """
 
 from __future__ import annotations
@@ -9,18 +15,38 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 
-def evaluate(config_path: Path, context: dict) -> httpx.Response:
-    settings = json.loads(config_path.read_text())
+def evaluate_url(settings: dict[str, Any]) -> str:
+    """The BRMS's environment route, or the Agent's (which knows the project, not environments)."""
+    if settings.get("agentUrl"):
+        return f"{settings['agentUrl'].rstrip('/')}/api/projects/{settings['projectId']}/evaluate/{settings['decisionKey']}"
     base = settings["apiUrl"].rstrip("/").removesuffix("/api")
-    url = (
+    return (
         f"{base}/api/projects/{settings['projectId']}/environments/"
         f"{settings['environmentId']}/evaluate/{settings['decisionKey']}"
     )
-    return httpx.post(url, json={"context": context}, headers={"X-Access-Token": settings["accessToken"]}, timeout=10)
+
+
+def _post(url: str, context: dict, token: str) -> httpx.Response:
+    return httpx.post(url, json={"context": context}, headers={"X-Access-Token": token}, timeout=10)
+
+
+def evaluate(config_path: Path, context: dict) -> httpx.Response:
+    """Current token first; on a 401, the previous one (when the file holds one); if that is
+    refused too, the current one once more: the Agent may have loaded the new release between
+    the first two calls, and then it accepts only the current token."""
+    settings = json.loads(config_path.read_text())
+    url, current, previous = evaluate_url(settings), settings["accessToken"], settings.get("previousAccessToken")
+    response = _post(url, context, current)
+    if response.status_code == 401 and previous:
+        response = _post(url, context, previous)
+        if response.status_code == 401:
+            response = _post(url, context, current)
+    return response
 
 
 def main(argv: list[str]) -> int:

@@ -3,7 +3,8 @@ time, so a new token reaches it the moment the consumer stack rewrites the file.
 
 ``AppLoop`` records every answer's status and time, which is what tells how long the app
 itself was down during a rotation (first failing call -> first succeeding one after it),
-as opposed to how long the rollout took. Used by the demo and by ``bench/``; run it alone
+as opposed to how long the rollout took. A call is one evaluation, with the current token or,
+after a 401, the previous one (``app.evaluate``). Used by the demo and by ``bench/``; run it alone
 with ``python app_loop.py CONFIG_FILE SECONDS``.
 """
 

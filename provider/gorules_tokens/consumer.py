@@ -9,6 +9,10 @@ cannot drift from what it actually passed on to its app::
     tokens = TokenStackReference("organization/gorules-tokens/prod")
     AppConfig("app", access_token=tokens.access_token("staging"))
     tokens.export_fingerprints()
+
+An app of an Agent-served (``deployment``) environment gets ``previous_access_token`` too: the
+token its Agents still accept until they load the redeployed release. Trying the current token
+and, on a 401, the previous one keeps it served across that cut-over.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pulumi
 
 from .fingerprint import fingerprint
 from .handoff import HandoffStopped, wait_for_release
-from .stack_outputs import ACCESS_TOKENS, BRMS_URLS, CONSUMER_FINGERPRINTS
+from .stack_outputs import ACCESS_TOKENS, BRMS_URLS, CONSUMER_FINGERPRINTS, PREVIOUS_ACCESS_TOKENS
 
 
 class TokenStackReference:
@@ -46,6 +50,19 @@ class TokenStackReference:
         self._handed[entry] = token
         return token
 
+    def previous_access_token(self, entry: str) -> pulumi.Output[Optional[str]]:
+        """The token the entry's Agents accept until their first poll after its last rotation
+        (secret); None for a ``brms`` environment, before any rotation, or from a token stack
+        of an earlier release, which does not export the map.
+
+        Not part of ``gorulesTokenFingerprints``: a consumer is current when it holds the
+        current token, whatever it holds beside it."""
+        if not isinstance(entry, str):
+            raise TypeError("TokenStackReference.previous_access_token: entry must be a plain string (the entry's name)")
+        both = pulumi.Output.all(self.reference.require_output(ACCESS_TOKENS),
+                                 self.reference.get_output(PREVIOUS_ACCESS_TOKENS))
+        return pulumi.Output.secret(both.apply(lambda maps: _previous(maps[0], maps[1], entry)))
+
     def brms_url(self, entry: str) -> pulumi.Output[str]:
         """The URL of the BRMS the entry's token is valid on."""
         return self.reference.require_output(BRMS_URLS).apply(lambda urls: _pick(urls, entry, BRMS_URLS))
@@ -62,3 +79,8 @@ def _pick(values: dict, entry: str, output: str) -> str:
         # Names the entry and the keys only, never a value: the map may hold tokens.
         raise KeyError(f"the token stack's {output} has no entry {entry!r} (entries: {', '.join(sorted(values))})")
     return values[entry]
+
+
+def _previous(current: dict, previous: Optional[dict], entry: str) -> Optional[str]:
+    _pick(current, entry, ACCESS_TOKENS)  # a misspelt entry fails as it does for access_token
+    return (previous or {}).get(entry)

@@ -217,6 +217,10 @@ TABLE: tuple[Field, ...] = (
     Field("instance", check=check_instance, effect=BRMS, config_key="instance"),
     Field("api_url", check=check_url, effect=BRMS, canon=canon_url),
     Field("access_token", kind=OUTPUT, secret=True),
+    # ``deployment`` environments only: the token the BRMS listed just before the regenerate,
+    # which the environment's Agents accept until their first poll after the redeploy. An app
+    # holding both tokens is served across that cut-over (see operations.mint).
+    Field("previous_access_token", kind=OUTPUT, secret=True),
     Field("fingerprint", kind=OUTPUT),
     Field("rotated_at", kind=OUTPUT),
     Field("next_rotation_at", kind=OUTPUT),

@@ -35,14 +35,20 @@ SOURCE_REGENERATED = "regenerated"
 SOURCE_ADOPTED = "adopted"
 SOURCE_ADOPTED_ON_REFRESH = "adopted_on_refresh"
 
+# Environment types (``type`` in the BRMS's answers): served by the BRMS, or by Agents.
+BRMS_TYPE = "brms"
+DEPLOYMENT = "deployment"
+
 
 def _token_outputs(
     token: str, now: datetime, inputs: TokenInputs, *, name: Optional[str], key: Optional[str],
     env_type: Optional[str], release_id: Optional[str], redeploy_status: str, source: str,
+    previous: Optional[str] = None,
 ) -> dict[str, Any]:
     rotated_at = format_timestamp(now)
     return {
         "access_token": token,
+        "previous_access_token": previous,
         "fingerprint": fingerprint(token),
         "rotated_at": rotated_at,
         "next_rotation_at": next_rotation_at(rotated_at, inputs.rotate_after),
@@ -56,21 +62,51 @@ def _token_outputs(
 
 
 def mint(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any]:
-    """Regenerate the token (the old one dies at once) and redeploy where Agents need it."""
+    """Regenerate the token (the old one dies at once) and redeploy where Agents need it.
+
+    On a ``deployment`` environment the token listed just before is kept as the previous
+    one: its Agents accept only that token until their first poll after the redeploy.
+    """
+    previous = _token_before_regenerate(session, inputs)
     ambiguous: list[str] = []
     env = session.client.regenerate_token(inputs.project_id, inputs.environment_id, ambiguous=ambiguous)
     token = env.access_token.get_secret_value()
     session.ledger.note_minted(inputs.project_id, inputs.environment_id)
     if ambiguous:
         token = _live_after_lost_answer(session, inputs, token)
+    if env.type != DEPLOYMENT or previous == token:
+        previous = None
     status = redeploy(
         session.client, project_id=inputs.project_id, environment_id=inputs.environment_id,
         env_type=env.type, release_id=env.release_id, enabled=inputs.redeploy,
     )
     return _token_outputs(
         token, now, inputs, name=env.name, key=env.key, env_type=env.type,
-        release_id=env.release_id, redeploy_status=status, source=SOURCE_REGENERATED,
+        release_id=env.release_id, redeploy_status=status, source=SOURCE_REGENERATED, previous=previous,
     )
+
+
+def _token_before_regenerate(session: Session, inputs: TokenInputs) -> Optional[str]:
+    """The environment's live token as the BRMS lists it now, if it is a ``deployment`` one.
+
+    Best effort, and never a condition of the regenerate: a failed list (or a list that
+    hides the token) only means there is no previous token to hand on. The cached list is
+    enough (the one a refresh of this run just read, say), since every regenerate or deploy
+    of the project drops it. A resource diffed in this run whose state says ``brms`` costs no
+    request at all, so rotating ``brms`` environments lists nothing more than before.
+    """
+    if session.ledger.environment_type(inputs.project_id, inputs.environment_id) == BRMS_TYPE:
+        return None
+    try:
+        item = find_environment(session.environments(inputs.project_id, cached=True), inputs.environment_id)
+    except BrmsError as exc:
+        log.warning("warning: environment %s: could not read its current token before regenerating it (%s); "
+                    "previous_access_token stays empty, so the hand-off has no previous token for this rotation",
+                    inputs.environment_id, exc)
+        return None
+    if item is None or item.type != DEPLOYMENT:
+        return None
+    return item.token
 
 
 def _live_after_lost_answer(session: Session, inputs: TokenInputs, minted: str) -> str:
@@ -268,7 +304,7 @@ def redeploy(
     the BRMS's answer (confirming it from the environment list when the answer says too
     little) and says which outcomes a later ``up`` retries.
     """
-    if env_type != "deployment" or not release_id:
+    if env_type != DEPLOYMENT or not release_id:
         return NOT_NEEDED
     if not enabled:
         return SKIPPED

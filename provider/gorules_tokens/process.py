@@ -33,7 +33,8 @@ class RunLedger:
     The engine never tells ``create`` that it is half of a replacement, but it diffs every
     existing resource first, in the same process: an environment diffed in this run
     already has a resource, so a create for it is a replacement (or a rename) and must
-    regenerate, never adopt. Tokens adopted in this run belong to a live resource, so no
+    regenerate, never adopt; the type its state records spares a ``brms`` environment the
+    list that reads a ``deployment`` environment's previous token. Tokens adopted in this run belong to a live resource, so no
     delete of the same run may revoke them; an environment whose token a create of this run
     minted has a successor, so a delete of the same run finds its own token dead and leaves
     the environment alone.
@@ -41,17 +42,25 @@ class RunLedger:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._existing: set[tuple[str, str]] = set()
+        # Environment -> its type as the diffed resource's outputs say (None: not recorded).
+        self._existing: dict[tuple[str, str], Optional[str]] = {}
         self._minted: set[tuple[str, str]] = set()
         self._adopted: set[str] = set()
 
-    def note_existing(self, project_id: str, environment_id: str) -> None:
+    def note_existing(self, project_id: str, environment_id: str, environment_type: Optional[str] = None) -> None:
         with self._lock:
-            self._existing.add((canon_uuid(project_id), canon_uuid(environment_id)))
+            self._existing[(canon_uuid(project_id), canon_uuid(environment_id))] = environment_type
 
     def has_existing(self, project_id: str, environment_id: str) -> bool:
         with self._lock:
             return (canon_uuid(project_id), canon_uuid(environment_id)) in self._existing
+
+    def environment_type(self, project_id: str, environment_id: str) -> Optional[str]:
+        """The type the diffed resource of the environment recorded; None when it was not
+        diffed in this run (a first create, or a ``--replace`` target, which the engine
+        does not diff) or its state does not say."""
+        with self._lock:
+            return self._existing.get((canon_uuid(project_id), canon_uuid(environment_id)))
 
     def note_minted(self, project_id: str, environment_id: str) -> None:
         with self._lock:

@@ -177,7 +177,7 @@ class EnvironmentTokenProvider(ResourceProvider):
         """
         project_id, environment_id = _ids_from(_id, olds)
         # The engine diffs every existing resource before it creates anything for it.
-        self._process().ledger.note_existing(project_id, environment_id)
+        self._process().ledger.note_existing(project_id, environment_id, olds.get("environment_type"))
         old = {**olds, "project_id": project_id, "environment_id": environment_id}
         retry_refused = refused(olds.get("redeploy_status")) and self._retry_refused(old, environment_id)
         result = plan(old, news, brms_url=self._config.brms_url_for, now=self._now(), retry_refused=retry_refused)

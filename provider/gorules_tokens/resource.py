@@ -24,7 +24,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     Type token: ``pulumi-python:dynamic/gorules:EnvironmentToken``. Changing
     ``project_id``, ``environment_id``, ``instance`` or ``api_url`` (to another BRMS) or ``keepers``
     replaces the resource (new token), as does ``rotate_after`` elapsing.
-    ``access_token`` is always a secret output.
+    ``access_token`` and ``previous_access_token`` are always secret outputs.
 
     The keywords are spelled out for users and type checkers; a test proves they are
     exactly the field table's inputs (``fields.INPUTS``).
@@ -37,6 +37,7 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
     resolved_outputs = tuple(f.name for f in OUTPUTS)
 
     access_token: pulumi.Output[str]
+    previous_access_token: pulumi.Output[Optional[str]]
     fingerprint: pulumi.Output[str]
     rotated_at: pulumi.Output[str]
     next_rotation_at: pulumi.Output[Optional[str]]

@@ -37,22 +37,28 @@ LEAVE_OUT_ENV = "GORULES_TOKENS_LEAVE_OUT"
 
 @dataclass(frozen=True)
 class StackOutput:
-    """One exported map: its name, the ``EnvironmentToken`` output it collects, whether secret."""
+    """One exported map: its name, the ``EnvironmentToken`` output it collects, whether secret,
+    and whether the rollout needs it before it starts (an output added in a later release is
+    not: the rollout's own ``up`` exports it)."""
 
     name: str
     attribute: str
     secret: bool = False
+    required: bool = True
 
 
 TOKEN_STACK_OUTPUTS = (
     StackOutput(ACCESS_TOKENS, "access_token", secret=True),
+    # Agent-served entries: the token their Agents accept until the poll after a rotation's
+    # redeploy (null elsewhere); token stacks of earlier releases do not export it.
+    StackOutput(PREVIOUS_ACCESS_TOKENS, "previous_access_token", secret=True, required=False),
     StackOutput(FINGERPRINTS, "fingerprint"),
     StackOutput(ROTATED_AT, "rotated_at"),
     StackOutput(NEXT_ROTATION_AT, "next_rotation_at"),
     # Where each token is valid (its instance's URL), so a consumer can pick a token of any instance.
     StackOutput(BRMS_URLS, "brms_url"),
     # brms or deployment (Agent-served): the rollout's note on the Agent cut-over reads it.
-    StackOutput(ENVIRONMENT_TYPES, "environment_type"),
+    StackOutput(ENVIRONMENT_TYPES, "environment_type", required=False),
 )
 # The resource outputs those maps read: a program that declares tokens only to export them
 # can resolve just these (see tokenstack/program.py).
@@ -77,7 +83,7 @@ def export_token_stack_outputs(tokens: Mapping[str, "EnvironmentToken"]) -> None
 
 def missing_outputs(outputs: Mapping[str, Any]) -> list[str]:
     """The contract's outputs a token stack does not export (masked read is enough)."""
-    return [o.name for o in TOKEN_STACK_OUTPUTS if o.name not in outputs]
+    return [o.name for o in TOKEN_STACK_OUTPUTS if o.required and o.name not in outputs]
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,8 @@ def test_deploy_variant(brms, seeded, make_live_provider, caplog, variant: Varia
         created = provider.create(props)
     outs = created.outs
     assert brms.request_count("POST", DEPLOY) == 1
-    assert brms.request_count("GET", ENVIRONMENTS) == variant.lists
+    # One list reads the previous token before the regenerate; the variant's own confirm the deploy.
+    assert brms.request_count("GET", ENVIRONMENTS) == 1 + variant.lists
     open_crs = _production(brms, seeded)["changeRequests"]
     if variant.status == "change_request":
         assert len(open_crs) == 1
@@ -112,14 +113,17 @@ def test_403_on_deploy_names_the_permission_and_keeps_the_token(brms, seeded, ma
 
 
 def test_unconfirmed_when_the_list_cannot_be_read(brms, seeded, make_live_provider, caplog) -> None:
-    """An unrecognised 2xx and then a failing list: `unconfirmed`, one warning, no loop."""
+    """An unrecognised 2xx and then a failing list: `unconfirmed`, one warning, no loop. (The
+    list before the regenerate fails too: no previous token, one warning of its own.)"""
     prod = seeded["env"]["production"]
     brms.set_deploy_mode("empty")
-    brms.add_fault(method="GET", route=ENVIRONMENTS, status=403, times=1)
+    brms.add_fault(method="GET", route=ENVIRONMENTS, status=403, times=2)
     with caplog.at_level(logging.WARNING, logger="gorules_tokens"):
         outs = make_live_provider().create(checked_props(seeded["projectId"], prod["id"])).outs
     assert outs["redeploy_status"] == "unconfirmed"
-    [warning] = _warnings(caplog)
+    assert outs["previous_access_token"] is None and outs["access_token"] == _production(brms, seeded)["accessToken"]
+    [before, warning] = _warnings(caplog)
+    assert "could not read its current token before regenerating" in before and "HTTP 403" in before
     assert "could not be read" in warning and "HTTP 403" in warning
 
 

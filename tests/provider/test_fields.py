@@ -55,8 +55,8 @@ def _sample(name):
             "revoke_on_delete": True, "adopt_existing": True, "redeploy": False, "instance": "eu"}[name]
 
 
-def test_only_the_token_is_secret_and_echo_skips_ids_and_defaults():
-    assert SECRET_OUTPUTS == ("access_token",)
+def test_only_the_tokens_are_secret_and_echo_skips_ids_and_defaults():
+    assert SECRET_OUTPUTS == ("access_token", "previous_access_token")
     values = TokenInputs(project_id=P, environment_id=E, keepers={"v": "1"}, redeploy=True).compact()
     assert echo(values) == {"keepers": {"v": "1"}}
 

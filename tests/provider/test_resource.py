@@ -60,7 +60,7 @@ def test_registration_and_secret_outputs(mocked):
         assert id_ == f"{P}/{E}"
         request = next(r for r in captured if r.type != "pulumi:pulumi:Stack")
         assert request.type == "pulumi-python:dynamic/gorules:EnvironmentToken"
-        assert set(request.additionalSecretOutputs) == {"access_token", "fingerprint"}
+        assert set(request.additionalSecretOutputs) == {"access_token", "previous_access_token", "fingerprint"}
         args = mocks.registered[0]
         provider_blob = args.inputs["__provider"]
         if isinstance(provider_blob, dict):  # secret envelope (serialize_as_secret_always)

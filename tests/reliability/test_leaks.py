@@ -54,6 +54,11 @@ def test_pickled_provider_is_a_reference_without_any_credential(token_stack, see
                 assert isinstance(value, str) and value == snap.providers[resource["urn"].rsplit("::", 1)[1]], part
                 assert isinstance(resource["outputs"]["access_token"], dict)
                 assert "ciphertext" in resource["outputs"]["access_token"]
+            if resource["urn"].endswith("::production"):
+                # The Agent environment's previous token (the seeded one, in the leak watch) is a secret too.
+                assert "ciphertext" in resource["outputs"]["previous_access_token"]
+    [stack_resource] = [r for r in state.resources(checkpoint) if r["type"] == "pulumi:pulumi:Stack"]
+    assert "ciphertext" in stack_resource["outputs"]["previousAccessTokens"]
 
 
 def test_provider_stderr_is_captured_and_carries_no_secret(token_stack, seeded, brms, leak_watch) -> None:
