@@ -114,7 +114,8 @@ def _wait_all_up(loops: list[AppLoop], since: float, timeout: float) -> None:
     raise BenchError(f"apps {down} still failing {timeout:.0f} s after the rollout")
 
 
-def _stream(argv: list[str], env: dict[str, str]) -> tuple[int, list[tuple[float, str]]]:
+def _stream(argv: list[str], env: dict[str, str],
+            on_line: Optional[Any] = None) -> tuple[int, list[tuple[float, str]]]:
     """Runs the command, time-stamping each line it prints (stdout and stderr merged)."""
     lines: list[tuple[float, str]] = []
     with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -122,8 +123,64 @@ def _stream(argv: list[str], env: dict[str, str]) -> tuple[int, list[tuple[float
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append((time.time(), line.rstrip("\n")))
+            if on_line:
+                on_line(line)
         code = proc.wait()
     return code, lines
+
+
+def _rss_under(folders: list[Path]) -> dict[str, int]:
+    """Resident memory (KiB) of the processes running in each folder (a consumer's pulumi CLI,
+    language host and program all run in its project folder), by folder."""
+    found = {str(f.resolve()): 0 for f in folders}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cwd = str((proc / "cwd").resolve())
+            rss = next(int(line.split()[1]) for line in (proc / "status").read_text().splitlines()
+                       if line.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+        if cwd in found:
+            found[cwd] += rss
+    return found
+
+
+def waiting_memory(engine: EngineEnv, brms: LocalBRMSServer, fleet: Fleet, out_dir: Path, hold_s: float = 12.0,
+                   ) -> dict[str, Any]:
+    """Memory of consumers waiting at the hand-off: the regenerate is held `hold_s` seconds by a
+    localbrms delay, and the consumers' processes are measured while they all wait."""
+    from localbrms import testing
+
+    fleet.rotation += 1
+    fleet.configure()
+    brms.add_fault(method="POST", route=testing.REGENERATE_ROUTE, delay_ms=int(hold_s * 1000), times=1)
+    argv, env = gorules_tokens_command(engine, fleet.token, "rollout", "--prestart", str(fleet.count),
+                                       json_file=out_dir / f"memory-{fleet.count}.json")
+    samples: list[dict[str, int]] = []
+    seen: dict[str, float] = {}
+
+    def on_line(line: str) -> None:
+        if f"token stack {fleet.token.stack.name}: up (" in line:
+            seen["up"] = time.time()
+
+    import threading
+
+    def sample() -> None:
+        while "up" not in seen:
+            time.sleep(0.1)
+        time.sleep(hold_s * 0.7)
+        samples.append(_rss_under([c.work_dir for c in fleet.consumers]))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code, lines = _stream(argv, env, on_line)
+    sampler.join(hold_s * 2)
+    brms.clear_faults()
+    if code != 0 or not samples:
+        raise BenchError(f"memory run exited {code}:\n" + "\n".join(line for _, line in lines))
+    per = sorted(samples[0].values())
+    return {"consumers": fleet.count, "rss_kib_per_waiting_consumer": per,
+            "rss_mib_median": round(statistics.median(per) / 1024, 1), "rss_mib_total": round(sum(per) / 1024, 1)}
 
 
 def _first(lines: list[tuple[float, str]], *parts: str) -> Optional[float]:
@@ -152,12 +209,13 @@ def _ts(iso: Optional[str]) -> Optional[float]:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
 
 
-def measure(engine: EngineEnv, fleet: Fleet, parallel: int, out_dir: Path, tag: str) -> dict[str, Any]:
+def measure(engine: EngineEnv, fleet: Fleet, parallel: int, out_dir: Path, tag: str,
+            prestart: int = 16) -> dict[str, Any]:
     fleet.rotation += 1
     fleet.configure()
     report_file = out_dir / f"report-{tag}.json"
     argv, env = gorules_tokens_command(engine, fleet.token, "rollout", "--parallel", str(parallel),
-                                       json_file=report_file)
+                                       "--prestart", str(prestart), json_file=report_file)
     with ExitStack() as apps:
         loops = [apps.enter_context(AppLoop(c.app_config)) for c in fleet.consumers]
         _wait_all_up(loops, time.time(), 30)
@@ -192,7 +250,7 @@ def measure(engine: EngineEnv, fleet: Fleet, parallel: int, out_dir: Path, tag: 
         })
     outages = [a["seconds"] for a in apps_seen]
     return {
-        "consumers": fleet.count, "parallel": parallel, "tag": tag,
+        "consumers": fleet.count, "parallel": parallel, "prestart": prestart, "tag": tag,
         "wall_seconds": round(ended - started, 3),
         "window_seconds": rotated["windowSeconds"],
         "token_stack_seconds": report["tokenStack"]["seconds"],
@@ -218,10 +276,15 @@ def _rel(moment: Optional[float], origin: float) -> Optional[float]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run.sh --rollout", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--counts", default="1,4,16", help="consumer counts (default 1,4,16)")
+    parser.add_argument("--counts", default="1,4,8,16", help="consumer counts (default 1,4,8,16)")
     parser.add_argument("--parallel", type=int, default=4, help="--parallel of every run (default 4)")
     parser.add_argument("--also", default="16:16",
                         help="extra COUNT:PARALLEL runs per repeat, comma separated ('' for none; default 16:16)")
+    parser.add_argument("--prestart", type=int, default=16,
+                        help="the rollout's --prestart (default 16; 0: every consumer starts after the token "
+                             "stack's up, as before issue 24): run once with each to compare")
+    parser.add_argument("--memory", action="store_true",
+                        help="also measure the memory of consumers waiting at the hand-off (one held run per count)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="counts 1,4, one repeat, no extra runs")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/rollout-<stamp>.json)")
@@ -256,6 +319,7 @@ def main(argv: list[str]) -> int:
     engine.home.mkdir()
     engine.backend.mkdir()
     results: dict[str, Any] = {"stamp": stamp, "runs": [], "plan": runs, "repeats": args.repeats,
+                               "prestart": args.prestart,
                                "machine": machine(bin_dir), "load_start": load(), "sigint": "default"}
     with LocalBRMSServer(root / "brms.db", pat="pat-" + secrets.token_urlsafe(24),
                          log_path=root / "brms.log") as brms:
@@ -267,7 +331,7 @@ def main(argv: list[str]) -> int:
             shift = repeat % len(runs)
             for count, parallel in runs[shift:] + runs[:shift]:
                 tag = f"r{repeat}-c{count}-k{parallel}"
-                result = measure(engine, fleets[count], parallel, root, tag)
+                result = measure(engine, fleets[count], parallel, root, tag, args.prestart)
                 result["repeat"] = repeat
                 results["runs"].append(result)
                 log(f"{tag}: wall {result['wall_seconds']:.1f} s, window {result['window_seconds']} s, "
@@ -275,6 +339,9 @@ def main(argv: list[str]) -> int:
                     f"consumer up median {result['up_median']:.1f} s; load {result['load_before']['loadavg']}")
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(results, indent=1) + "\n")  # after every run: a crash keeps the rest
+        if args.memory:
+            results["memory"] = [waiting_memory(engine, brms, fleets[c], root) for c in sorted(fleets)]
+            log(f"memory of waiting consumers: {results['memory']}")
     results["load_end"] = load()
     out.write_text(json.dumps(results, indent=1) + "\n")
     log(f"wrote {out}")
