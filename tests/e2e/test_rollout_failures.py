@@ -248,7 +248,8 @@ def test_rollout_and_status_keep_the_selected_stacks_and_status_needs_no_passphr
         assert engine.cli("stack", "--show-name", cwd=folder).stdout.strip() == "someone-elses"
 
 
-def test_the_token_stack_cannot_be_its_own_consumer(engine, token_stack, seeded, brms) -> None:
+def test_config_errors_exit_2_before_anything_changes(engine, token_stack, seeded, brms) -> None:
+    """The token stack as its own consumer, and an environments list its program refuses."""
     token = token_stack([config_entry(seeded, "staging")])
     declare_consumers(token, [{"dir": ".", "stack": token.stack.name}])
     brms.reset_metrics()
@@ -257,5 +258,10 @@ def test_the_token_stack_cannot_be_its_own_consumer(engine, token_stack, seeded,
     assert "is the token stack itself" in str(caught.value)
     run = gorules_tokens(engine, token, "rollout")
     assert run.code == 2 and "is the token stack itself" in run.output, run.output
+    declare_consumers(token, [])
+    token.configure([{"name": "staging", "environmentId": "x"}])
+    refused = gorules_tokens(engine, token, "rollout", "--refresh")
+    assert refused.code == 2, refused.output
+    assert "field 'projectId': required" in refused.output and "pulumi preview" in refused.output
     assert requests_made(brms) == 0
 

@@ -249,3 +249,18 @@ def test_a_failed_token_stack_update_stops_the_waiting_consumers_without_changes
     assert web.ups == 1 and web.held == held
     assert report.exit_code == 1 and outcomes(report) == {"../web:web": "not-run"}
     assert "the token stack's update failed" in report.consumers[0].error
+
+
+def test_a_config_the_program_refuses_at_preview_exits_2_and_changes_nothing() -> None:
+    h = Harness()
+    h.consumer("a", ("staging",))
+
+    def refusing_preview(**kwargs):
+        from gorules_tokens.rollout.stacks import EngineError
+        raise EngineError("error: invalid stack config:\n  environments[0]: field 'projectId': required")
+
+    h.token.preview = refusing_preview
+    report = h.run(refresh=True, rotate=("staging",))
+    assert report.exit_code == 2 and report.token_stack.outcome == "refused"
+    assert "field 'projectId'" in report.token_stack.error and "pulumi preview" in report.next_command
+    assert [c for c in h.token.calls if c[0] in ("refresh", "up")] == []

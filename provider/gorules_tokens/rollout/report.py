@@ -3,8 +3,9 @@
 one-line engine messages only; a consumer's whole output goes to its log file instead.
 
 Exit codes live here too, since they are read off the report: 0 every consumer it ran holds
-the live token and every external one is current; 1 something failed; 3 an external consumer
-is stale (nothing failed); 128 + the signal's number when interrupted.
+the live token and every external one is current; 1 something failed; 2 the token stack's
+config was refused at preview (nothing changed); 3 an external consumer is stale (nothing
+failed); 128 + the signal's number when interrupted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ FAILED = "failed"
 NOT_AFFECTED = "not-affected"
 WOULD_UPDATE = "would-update"  # --preview
 LOCKED = "locked"
+REFUSED = "refused"  # the token stack's program refused its config at preview: nothing changed
 WAITING = "waiting"  # uses an entry that failed: not run, named with the entry
 EXTERNAL = "external"  # another repository's: not run, its status reported
 NOT_RUN = "not-run"  # would have run, but the rollout was interrupted first
@@ -112,7 +114,7 @@ class Report:
 
     @property
     def failed(self) -> bool:
-        return (self.token_stack.outcome in (FAILED, LOCKED) or bool(self.errors) or bool(self.failed_entries)
+        return (self.token_stack.outcome in (FAILED, LOCKED, REFUSED) or bool(self.errors) or bool(self.failed_entries)
                 or any(c.outcome in (FAILED, WAITING) for c in self.consumers))
 
     @property
@@ -123,6 +125,8 @@ class Report:
     def exit_code(self) -> int:
         if self.interrupted:
             return 128 + self.interrupted
+        if self.token_stack.outcome == REFUSED:
+            return EXIT_USAGE
         if self.failed:
             return EXIT_FAILED
         return EXIT_NOT_CURRENT if self.externals_stale else EXIT_OK

@@ -31,7 +31,7 @@ from .early import EarlyStart
 from .events import Steps
 from .pulumi_cli import engine_message
 from .report import (STALE_READ, AGENT_NOTE, EXTERNAL, FAILED, LOCKED, NOT_AFFECTED, NOT_RUN, OUT_OF_BAND_NOTE, UNVERIFIED,
-                     UPDATED, WAITING, WOULD_UPDATE, INTERRUPTED, FailedEntry, Report, RotatedToken, StackRun)
+                     UPDATED, WAITING, WOULD_UPDATE, INTERRUPTED, REFUSED, FailedEntry, Report, RotatedToken, StackRun)
 from .stacks import EngineError, Stack, StackLockedError, StackMissingError, TokenStack
 from .status import CURRENT, STALE
 
@@ -58,6 +58,10 @@ class ConsumerTarget:
     consumer: Consumer
     stack: Stack
     external: bool = False
+
+
+class ProgramRefused(Exception):
+    """The token stack's preview failed in its program (invalid config): nothing changed."""
 
 
 class Interrupted(Exception):
@@ -157,6 +161,9 @@ class Rollout:
         except EngineError as exc:
             self._failed(self.token_stack, exc)
             self._check_interrupt()
+            if not exc.steps.failed:
+                # The program refused (a config error, say) before anything was changed.
+                raise ProgramRefused(scrub(engine_message(exc))) from None
             if not (refresh and exc.steps.only_resources_failed):
                 raise
             failed = exc.steps.failed
@@ -280,6 +287,9 @@ class Rollout:
                                         "nothing was rotated by this one")
         except StackMissingError:
             raise  # before anything changed: a usage error
+        except ProgramRefused as exc:
+            report.token_stack.outcome = REFUSED
+            report.token_stack.error = f"its preview failed, nothing was changed: {exc}"
         except Exception as exc:  # anything after a change still gets its report
             report.errors.append(scrub(engine_message(exc)) if isinstance(exc, EngineError)
                                  else f"{type(exc).__name__}: {scrub(str(exc))}")
@@ -289,6 +299,10 @@ class Rollout:
 
     def _next_command(self, report: Report) -> None:
         if report.preview or not (report.failed or report.interrupted):
+            return
+        if report.token_stack.outcome == REFUSED:
+            report.next_command = f"fix what the preview names (`pulumi preview --stack {self.token_stack.name}` in " \
+                                  f"{self.token_stack.folder} shows it); then {self._rerun(self.options.rotate)}"
             return
         rotated = {t.entry for t in report.rotated}
         rerun = self._rerun([name for name in self.options.rotate if name not in rotated])
@@ -307,12 +321,14 @@ class Rollout:
         snapshots = self._snapshots(self.targets)
         self._check_interrupt()
         replace = self._rotate_urns()
-        refresh_failed: dict[str, str] = {}
-        if self.options.refresh and not self.options.preview:
-            refresh_failed = self._refresh(report)
+        # The preview first: a config error fails it before anything, a refresh included, changed.
         self.say(f"token stack {self.token_stack.name}: preview")
         would, preview_failed = self._preview(replace)
         self._check_interrupt()
+        refresh_failed: dict[str, str] = {}
+        if self.options.refresh and not self.options.preview:
+            refresh_failed = self._refresh(report)
+            self._check_interrupt()
         if self.options.preview:
             self._previewed(report, before, snapshots, would, preview_failed)
             return
