@@ -18,10 +18,10 @@ from typing import Callable, Optional, Sequence
 from ..consumer_config import QUALIFIED_KEY, Consumer, ConsumersConfigError, parse_consumers
 from ..errors import scrub
 from ..stack_outputs import consumer_fingerprints, missing_outputs, token_views
-from .pulumi_cli import CANCEL_GRACE_SECONDS, Engine, StackHandle, engine_message, selected_stack
+from .pulumi_cli import CANCEL_GRACE_SECONDS, Engine, StackHandle, selected_stack
 from .report import EXIT_FAILED, EXIT_USAGE, LOCKED, ConsumerStatus, Report, StackRun, StatusReport, TokenStatus
 from .run import ConsumerTarget, Options, Rollout
-from .stacks import EngineError, StackMissingError
+from .stacks import EngineError, StackMissingError, engine_message
 from .status import assess
 from .workdir import RolloutBusyError, RolloutLock, logs_folder
 

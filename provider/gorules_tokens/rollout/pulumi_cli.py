@@ -26,53 +26,14 @@ from typing import Any, Callable, Optional, Sequence
 from ..errors import scrub
 from ..stack_outputs import LEAVE_OUT_ENV
 from .events import Follower, Steps, is_token, parse_events, resource_name
-from .stacks import EngineError, StackLockedError, StackMissingError
+from .stacks import EngineError, StackLockedError, StackMissingError, engine_message
 
 # bootstrap.sh exports the folder of the pinned CLI here; anything else uses `pulumi` on PATH.
 ENGINE_BIN_ENV = "GORULES_PULUMI_BIN"
 _MISSING = re.compile(r"no stack named .* found")
 _LOCKED = re.compile(r"currently locked|Another update is currently in progress")
-# "  pulumi-python:dynamic/consumer:AppConfigFile (app-config):" in the Diagnostics section.
-_RESOURCE_HEADER = re.compile(r"^  \S+:\S* \([^)]*\):$")
-# The last line of a Python traceback: "NotADirectoryError: [Errno 20] Not a directory: ...".
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)(: .*)?$")
 # After a SIGINT the engine finishes the steps in flight; past this it is killed.
 CANCEL_GRACE_SECONDS = 60.0
-
-
-def engine_message(exc: BaseException, limit: int = 4) -> str:
-    """The engine's own diagnosis of a failed command, one line: for each resource in its
-    "Diagnostics:" section the error (the exception line of a Python traceback rather than
-    the traceback; an error ending in ":" with the lines indented under it, as a program's
-    config error lists its problems), without the rest of the command's output."""
-    text = str(exc)
-    found: list[str] = []
-    resource = ""
-    lines = text.splitlines()
-    for index, line in enumerate(lines):
-        stripped = line.strip()
-        if _RESOURCE_HEADER.match(line):
-            resource = stripped.rstrip(":")
-        elif _EXCEPTION_LINE.match(stripped) or (stripped.startswith("error:") and "Traceback" not in stripped):
-            message = stripped.removeprefix("error:").strip()
-            if message.endswith(":"):
-                message += " " + "; ".join(_indented_under(lines, index))
-            if message != "update failed" and message not in found and f"{resource}: {message}" not in found:
-                found.append(f"{resource}: {message}" if resource else message)
-    if found:
-        return " | ".join(found[:limit])
-    kept = [line.strip() for line in lines if line.strip()]
-    return kept[-1] if kept else type(exc).__name__
-
-
-def _indented_under(lines: list[str], index: int) -> list[str]:
-    depth = len(lines[index]) - len(lines[index].lstrip())
-    found = []
-    for line in lines[index + 1:]:
-        if not line.strip() or len(line) - len(line.lstrip()) <= depth:
-            break
-        found.append(line.strip())
-    return found
 
 
 def is_locked(exc: BaseException) -> bool:

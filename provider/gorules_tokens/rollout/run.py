@@ -1,7 +1,9 @@
 """One rollout: rotate the token stack, then hand every consumer the live token.
 
-Order and guarantees (README "Rollout"): the token stack is refreshed (``--refresh``),
-previewed and updated once, so each due or requested token is regenerated once; an entry that
+Order and guarantees (README "Rollout"): the token stack is previewed (a config error stops
+everything there), refreshed (``--refresh``) and updated once, so each due or requested token
+is regenerated once; consumers that will follow start before the regenerate and wait at the
+hand-off until its checkpoint; an entry that
 fails is taken out of a second ``up`` (no ``--replace``, so nothing rotates twice) that writes
 every other entry's outputs, so one BRMS down never blocks another's hand-off; consumers run in
 parallel, each checked by the fingerprints it exports; at the end the token stack is read again,
@@ -29,10 +31,9 @@ from . import plan
 from .checkpoint import CheckpointWatch
 from .early import EarlyStart
 from .events import Steps
-from .pulumi_cli import engine_message
 from .report import (STALE_READ, AGENT_NOTE, EXTERNAL, FAILED, LOCKED, NOT_AFFECTED, NOT_RUN, OUT_OF_BAND_NOTE, UNVERIFIED,
                      UPDATED, WAITING, WOULD_UPDATE, INTERRUPTED, REFUSED, FailedEntry, Report, RotatedToken, StackRun)
-from .stacks import EngineError, Stack, StackLockedError, StackMissingError, TokenStack
+from .stacks import EngineError, Stack, StackLockedError, StackMissingError, TokenStack, engine_message
 from .status import CURRENT, STALE
 
 AGENT_TYPE = "deployment"
