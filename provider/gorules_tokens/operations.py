@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from .deploys import (
     CHANGE_REQUEST_PREFIX, FAILED_PREFIX, NOT_NEEDED, SKIPPED, UP_RETRIES, find_environment, redeploy_release,
 )
+from .deferral import DEFERRED
 from .errors import BrmsError, scrub
 from .fingerprint import fingerprint
 from .inputs import TokenInputs
@@ -61,11 +62,14 @@ def _token_outputs(
     }
 
 
-def mint(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any]:
+def mint(session: Session, inputs: TokenInputs, now: datetime, *, defer_redeploy: bool = False) -> dict[str, Any]:
     """Regenerate the token (the old one dies at once) and redeploy where Agents need it.
 
     On a ``deployment`` environment the token listed just before is kept as the previous
     one: its Agents accept only that token until their first poll after the redeploy.
+    ``defer_redeploy`` (the run's ``deferral.DEFER_REDEPLOY_ENV``): no deploy now, so the
+    Agents keep the release that lists only the previous token until a later ``up``
+    deploys (``redeploy_status`` ``deferred``); the new token reaches the state either way.
     """
     previous = _token_before_regenerate(session, inputs)
     ambiguous: list[str] = []
@@ -78,7 +82,7 @@ def mint(session: Session, inputs: TokenInputs, now: datetime) -> dict[str, Any]
         previous = None
     status = redeploy(
         session.client, project_id=inputs.project_id, environment_id=inputs.environment_id,
-        env_type=env.type, release_id=env.release_id, enabled=inputs.redeploy,
+        env_type=env.type, release_id=env.release_id, enabled=inputs.redeploy, deferred=defer_redeploy,
     )
     return _token_outputs(
         token, now, inputs, name=env.name, key=env.key, env_type=env.type,
@@ -213,7 +217,7 @@ def refreshed(outs: dict[str, Any], item: EnvironmentListItem) -> dict[str, Any]
 
 
 def retry_redeploy(session: Session, inputs: TokenInputs) -> str:
-    """Redeploy again after an earlier redeploy was skipped or failed."""
+    """Redeploy again after an earlier redeploy was skipped, failed or deferred."""
     item = _listed(session, inputs.project_id, inputs.environment_id, operation="redeploy", cached=False)
     return redeploy(
         session.client, project_id=inputs.project_id, environment_id=inputs.environment_id,
@@ -294,6 +298,7 @@ def redeploy(
     release_id: Optional[str],
     enabled: bool,
     retried_by: str = UP_RETRIES,
+    deferred: bool = False,
 ) -> str:
     """Redeploy the current release so Agents pick up the new token; returns the status.
 
@@ -302,12 +307,15 @@ def redeploy(
     instead of failing the operation, because the freshly minted token must reach the
     state either way. Every redeploy goes through here; ``deploys.redeploy_release`` reads
     the BRMS's answer (confirming it from the environment list when the answer says too
-    little) and says which outcomes a later ``up`` retries.
+    little) and says which outcomes a later ``up`` retries. ``deferred``: the run defers its
+    redeploys, so nothing is deployed and a later ``up`` without the deferral deploys.
     """
     if env_type != DEPLOYMENT or not release_id:
         return NOT_NEEDED
     if not enabled:
         return SKIPPED
+    if deferred:
+        return DEFERRED
     return redeploy_release(
         client, project_id=project_id, environment_id=environment_id, release_id=release_id,
         comment=REDEPLOY_COMMENT, retried_by=retried_by,

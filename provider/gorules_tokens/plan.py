@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Optional
 
+from .deferral import DEFERRED
 from .deploys import FAILED_PREFIX, SKIPPED, refused
 from .durations import DurationError
 from .fields import BRMS, CREATE_ONLY, IDENTITY, INPUTS, REPLACE, SCHEDULE, Field, canon_url, default_of, is_unknown
@@ -32,8 +33,8 @@ class Plan:
 
 
 def redeploy_pending(status: Any) -> bool:
-    """A redeploy that was skipped or failed earlier, which an update retries."""
-    return status == SKIPPED or (isinstance(status, str) and status.startswith(FAILED_PREFIX))
+    """A redeploy that was skipped, failed or deferred earlier, which an update retries."""
+    return status in (SKIPPED, DEFERRED) or (isinstance(status, str) and status.startswith(FAILED_PREFIX))
 
 
 def plan(
@@ -43,11 +44,14 @@ def plan(
     brms_url: BrmsResolver,
     now: datetime,
     retry_refused: bool = False,
+    defer_redeploy: bool = False,
 ) -> Plan:
     """Compare the old outputs (with the ids from the resource id) to the new inputs.
 
     ``retry_refused``: a redeploy the BRMS refused (``deploys.refused``) is retried, because
     the PAT changed since or the user asked; otherwise only a change of inputs retries it.
+    ``defer_redeploy``: the run deploys nothing (``deferral``), so no pending redeploy is
+    planned; the next run without it plans them all, a ``deferred`` one included.
     """
     result = Plan()
     _brms_rule(result, olds, news, brms_url)
@@ -62,9 +66,10 @@ def plan(
         # A state without a token is useless (e.g. outputs wiped by an old default update).
         result.replaces["access_token"] = "the state holds no token"
     redeploy, status = news.get("redeploy"), olds.get("redeploy_status")
-    if not is_unknown(redeploy) and default_of(news, "redeploy") and redeploy_pending(status) and (
-            retry_refused or not refused(status)):
-        result.updates["redeploy_status"] = f"retry the redeploy that was {status}"
+    if not defer_redeploy and not is_unknown(redeploy) and default_of(news, "redeploy") and redeploy_pending(
+            status) and (retry_refused or not refused(status)):
+        result.updates["redeploy_status"] = (
+            "deploy the release the rotation deferred" if status == DEFERRED else f"retry the redeploy that was {status}")
     return result
 
 

@@ -23,7 +23,6 @@ Facts about Pulumi 3.272's Python dynamic providers that shape it
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Callable, Iterator, Optional
@@ -41,6 +40,7 @@ from pulumi.dynamic import (
 
 from . import operations
 from .config import ENV_RETRY_REDEPLOY
+from .deferral import flag_set, redeploy_deferred
 from .deploys import refused
 from .errors import BrmsError, ConfigError
 from .fields import INPUT_NAMES, default_of, echo, is_unknown
@@ -179,8 +179,11 @@ class EnvironmentTokenProvider(ResourceProvider):
         # The engine diffs every existing resource before it creates anything for it.
         self._process().ledger.note_existing(project_id, environment_id, olds.get("environment_type"))
         old = {**olds, "project_id": project_id, "environment_id": environment_id}
-        retry_refused = refused(olds.get("redeploy_status")) and self._retry_refused(old, environment_id)
-        result = plan(old, news, brms_url=self._config.brms_url_for, now=self._now(), retry_refused=retry_refused)
+        # A run that defers its redeploys retries none either: the Agents switch in the next plain `up`.
+        defer = redeploy_deferred()
+        retry_refused = not defer and refused(olds.get("redeploy_status")) and self._retry_refused(old, environment_id)
+        result = plan(old, news, brms_url=self._config.brms_url_for, now=self._now(), retry_refused=retry_refused,
+                      defer_redeploy=defer)
         if result.replaces:
             return DiffResult(changes=True, replaces=sorted(result.replaces), delete_before_replace=False)
         return DiffResult(changes=bool(result.updates), replaces=[])
@@ -195,7 +198,7 @@ class EnvironmentTokenProvider(ResourceProvider):
             current, source = credentials.pat_fingerprint(), credentials.pat_source
         except ConfigError:
             current, source = None, "configured for this BRMS"
-        asked = os.environ.get(ENV_RETRY_REDEPLOY, "").lower() in ("1", "true", "yes")
+        asked = flag_set(ENV_RETRY_REDEPLOY)
         retry = asked or (current is not None and current != olds.get("redeploy_pat_fingerprint"))
         permission = "`releases:deploy`" if status == "failed:403" else "what the deploy needs"
         log.warning(
@@ -211,6 +214,10 @@ class EnvironmentTokenProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Regenerate (or adopt) the token and return the complete outputs.
 
+        With ``deferral.DEFER_REDEPLOY_ENV`` set for the run, a ``deployment`` environment is rotated
+        without its redeploy (``redeploy_status`` ``deferred``), so its Agents keep the release
+        that lists the previous token until a later ``up`` without it deploys.
+
         Adoption is one-shot: a create for an environment whose resource was diffed in this
         run is a replacement (keepers, ``rotate_after``, another BRMS) and regenerates. The
         engine does not diff a ``--replace`` target, so that one adopts again; the old
@@ -219,16 +226,19 @@ class EnvironmentTokenProvider(ResourceProvider):
         inputs = self._inputs(props)
         session = self._session(props)
         adopt = inputs.adopt_existing and not session.ledger.has_existing(inputs.project_id, inputs.environment_id)
-        operation = operations.adopt if adopt else operations.mint
         outs = echo(inputs.compact())
-        outs.update(operation(session, inputs, self._now()))
+        if adopt:
+            outs.update(operations.adopt(session, inputs, self._now()))
+        else:
+            outs.update(operations.mint(session, inputs, self._now(), defer_redeploy=redeploy_deferred()))
         outs["brms_url"] = session.base_url
         _note_refusal(outs, session)
         return CreateResult(f"{inputs.project_id}/{inputs.environment_id}", outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Non-replacing change: keep the token and every output, refresh echoes; retry a
-        redeploy that was skipped or failed when ``redeploy`` is (now) enabled."""
+        redeploy that was skipped, failed or deferred when ``redeploy`` is (now) enabled and
+        the run does not defer its redeploys (``deferral.DEFER_REDEPLOY_ENV``)."""
         inputs = self._inputs(news)
         # Echoes are rebuilt from the new inputs, so one reset to its default disappears.
         outs = {k: v for k, v in _stored(olds).items() if k not in INPUT_NAMES}
@@ -240,7 +250,7 @@ class EnvironmentTokenProvider(ResourceProvider):
             outs["next_rotation_at"] = next_rotation_at(rotated_at, inputs.rotate_after) if rotated_at else None
         except ValueError:
             outs["next_rotation_at"] = None
-        if inputs.redeploy and redeploy_pending(olds.get("redeploy_status")):
+        if inputs.redeploy and redeploy_pending(olds.get("redeploy_status")) and not redeploy_deferred():
             session = self._session(outs)
             outs["redeploy_status"] = operations.retry_redeploy(session, inputs)
             _note_refusal(outs, session)
