@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from gorules_tokens.deferral import DEFER_REDEPLOY_ENV
 from gorules_tokens.handoff import HandoffStopped, wait_for_release
 from gorules_tokens.rollout.events import Steps
 from gorules_tokens.rollout.stacks import EngineError
@@ -47,6 +48,8 @@ class FakeTokenStack:
     locked: bool = False
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     on_up: Optional[Callable[[], None]] = None
+    agents: set[str] = field(default_factory=set)  # Agent-served entries: their redeploy can wait
+
 
     def __post_init__(self) -> None:
         self.fingerprints: dict[str, str] = {}
@@ -55,6 +58,7 @@ class FakeTokenStack:
         for entry in self.entries:
             self.mint(entry)
         self.exported = dict(self.fingerprints)
+        self.pending: set[str] = set()  # deferred redeploys
 
     def mint(self, entry: str) -> None:
         self.fingerprints[entry] = f"sha256:{entry}-{next(_serial):04d}"
@@ -100,6 +104,8 @@ class FakeTokenStack:
         self.calls.append(("up", {"replace": list(replace), "exclude": list(exclude)}))
         excluded = self._excluded(exclude)
         steps = Steps()
+        if not (env or {}).get(DEFER_REDEPLOY_ENV):
+            steps.switched, self.pending = sorted(self.pending), set()
         emit = on_event or (lambda _event: None)
         for name in (u.rsplit("::", 1)[-1] for u in replace):
             if name in self.down:
@@ -108,6 +114,8 @@ class FakeTokenStack:
             else:
                 self.mint(name)
                 steps.minted.append(name)
+                if name in self.agents and (env or {}).get(DEFER_REDEPLOY_ENV):
+                    self.pending.add(name)
                 emit({"resOutputsEvent": {"metadata": {"op": "create-replacement", "urn": urn(name)}}})
         self.exported = {e: (UNKNOWN if e in steps.failed else self.fingerprints[e]) for e in self.fingerprints}
         emit({"resOutputsEvent": {"metadata": {"op": "same", "type": "pulumi:pulumi:Stack",
@@ -117,6 +125,7 @@ class FakeTokenStack:
             self.exported[name] = self.fingerprints[name]
         if self.on_up:
             self.on_up()
+        steps.deferred = sorted(self.pending)
         if steps.failed:
             steps.result = "failed"
             raise EngineError("  pulumi-python:dynamic/gorules:EnvironmentToken (x):\n    error: BRMS unreachable",
@@ -125,7 +134,8 @@ class FakeTokenStack:
         return steps
 
 
-    def repair(self, exclude: Sequence[str], leave_out: Sequence[str] = ()) -> Steps:
+    def repair(self, exclude: Sequence[str], leave_out: Sequence[str] = (),
+               env: Optional[dict[str, str]] = None) -> Steps:
         self.calls.append(("repair", {"exclude": list(exclude), "leave_out": list(leave_out)}))
         for name in self._excluded(exclude):
             if name in leave_out:

@@ -264,3 +264,22 @@ def test_a_config_the_program_refuses_at_preview_exits_2_and_changes_nothing() -
     assert report.exit_code == 2 and report.token_stack.outcome == "refused"
     assert "field 'projectId'" in report.token_stack.error and "pulumi preview" in report.next_command
     assert [c for c in h.token.calls if c[0] in ("refresh", "up")] == []
+
+
+def test_agents_switch_only_after_every_consumer_handed_the_tokens_on() -> None:
+    h = Harness(entries=("staging", "production"))
+    h.token.agents = {"production"}
+    order: list[str] = []
+    app = h.consumer("shop", ("production",))
+    app.during_up = lambda: order.append("consumer read")
+    original = h.token.up
+
+    def up(**kwargs):
+        order.append("token up" + (" (deferred)" if kwargs.get("env") else ""))
+        return original(**kwargs)
+
+    h.token.up = up
+    report = h.run(rotate=("production",))
+    assert order == ["token up (deferred)", "consumer read", "token up"], order
+    assert report.agents_switched == ["production"] and report.exit_code == 0, report.lines()
+    assert not h.token.pending

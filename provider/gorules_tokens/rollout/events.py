@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+from ..deferral import DEFERRED
+
 TOKEN_TYPE_SUFFIX = "gorules:EnvironmentToken"
 # Steps that mint a token for a resource (a preview's "would", an update's "did").
 MINTING_OPS = frozenset({"create", "replace", "create-replacement"})
@@ -31,6 +33,10 @@ class Steps:
     planned: list[str] = field(default_factory=list)  # a step to mint began (all a preview has)
     minted: list[str] = field(default_factory=list)  # ... and ended with the resource's outputs
     failed: dict[str, str] = field(default_factory=dict)  # resource name -> its URN
+    # Agent-served tokens whose redeploy waits for an `up` without the deferral (their Agents
+    # still accept only the previous token), and those this operation deployed after a wait.
+    deferred: list[str] = field(default_factory=list)
+    switched: list[str] = field(default_factory=list)
     general_errors: list[str] = field(default_factory=list)
     result: Optional[str] = None  # the summary's: "succeeded", "failed", ... (None: no summary)
     cancelled: bool = False
@@ -47,8 +53,8 @@ class Steps:
             urn = done["metadata"].get("urn", "")
             if urn.split("::")[-2:-1] == ["pulumi:pulumi:Stack"]:
                 self.stack_outputs_written = True
-            elif done["metadata"].get("op") in MINTING_OPS and is_token(urn):
-                self._once(self.minted, resource_name(urn))
+            elif is_token(urn):
+                self._token_done(done["metadata"], resource_name(urn))
         if failed and failed["metadata"].get("urn"):
             self._fail(failed["metadata"]["urn"])
         if diagnostic and diagnostic.get("severity") == "error":
@@ -61,6 +67,16 @@ class Steps:
             self.result = event["summaryEvent"].get("result")
         if "cancelEvent" in event and self.result is None:
             self.cancelled = True
+
+    def _token_done(self, metadata: dict[str, Any], name: str) -> None:
+        if metadata.get("op") in MINTING_OPS:
+            self._once(self.minted, name)
+        status_now = ((metadata.get("new") or {}).get("outputs") or {}).get("redeploy_status")
+        status_before = ((metadata.get("old") or {}).get("outputs") or {}).get("redeploy_status")
+        if status_now == DEFERRED:
+            self._once(self.deferred, name)
+        elif status_before == DEFERRED:
+            self._once(self.switched, name)
 
     def _fail(self, urn: str) -> None:
         if is_token(urn):

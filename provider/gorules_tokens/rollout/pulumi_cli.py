@@ -242,9 +242,10 @@ class StackHandle:
             args.append("--continue-on-error")
         return self._operation(args, log=log, timeout=timeout, env=env, on_event=on_event)
 
-    def repair(self, exclude: Sequence[str], leave_out: Sequence[str] = ()) -> Steps:
+    def repair(self, exclude: Sequence[str], leave_out: Sequence[str] = (),
+               env: Optional[dict[str, str]] = None) -> Steps:
         return self._operation(["up", "--yes", "--skip-preview", *_each("--exclude", exclude)],
-                               env={LEAVE_OUT_ENV: ",".join(leave_out)})
+                               env={**(env or {}), LEAVE_OUT_ENV: ",".join(leave_out)})
 
     def _operation(self, args: list[str], **kwargs: Any) -> Steps:
         """Runs an engine operation with its event log; a failed one raises EngineError

@@ -35,9 +35,9 @@ STALE_READ = "finished but still exports an old fingerprint"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CURRENT = 0, 1, 2, 3
 
 AGENT_NOTE = (
-    "served by an Agent: it accepts the new token from its next storage poll after the redeploy "
-    "(POLL_INTERVAL, 5 s by default) and the old one until then, so apps of that Agent that already "
-    "hold the new token may see 401 for up to one poll after the window"
+    "served by an Agent: its release is redeployed only after every consumer handed the tokens on, and "
+    "the Agent switches at its next storage poll (POLL_INTERVAL, 5 s by default); apps holding the new and "
+    "the previous token see no refusal"
 )
 OUT_OF_BAND_NOTE = "changed outside this stack (adopted by the refresh): rotatedAt is when it was seen"
 
@@ -45,7 +45,8 @@ _CAMEL = {"old_fingerprint": "oldFingerprint", "new_fingerprint": "newFingerprin
           "window_seconds": "windowSeconds", "window_open": "windowOpen", "status_before": "statusBefore",
           "status_after": "statusAfter", "token_stack": "tokenStack", "would_rotate": "wouldRotate",
           "next_command": "nextCommand", "failed_entries": "failedEntries", "waiting_consumers": "waitingConsumers",
-          "next_rotation_at": "nextRotationAt", "locks_left": "locksLeft"}
+          "next_rotation_at": "nextRotationAt", "locks_left": "locksLeft",
+          "agents_switched": "agentsSwitched"}
 
 
 def _camel(value: Any) -> Any:
@@ -108,6 +109,9 @@ class Report:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: Optional[int] = None  # the signal's number
+    # Agent-served entries whose release was deployed after the hand-off (their Agents switch
+    # at their next poll).
+    agents_switched: list[str] = field(default_factory=list)
     # Stacks whose engine run had to be killed: the backend may still hold their lock.
     locks_left: list[str] = field(default_factory=list)
     next_command: Optional[str] = None
@@ -157,6 +161,8 @@ class Report:
         for consumer in self.consumers:
             out.append(f"consumer {consumer.label}: {_outcome(consumer)}")
             out.extend(f"  warning: {w}" for w in consumer.warnings)
+        if self.agents_switched:
+            out.append(f"agents switched (redeployed after the hand-off): {', '.join(self.agents_switched)}")
         out.extend(f"error: {e}" for e in self.errors)
         out.extend(f"warning: {w}" for w in self.warnings)
         if self.interrupted:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
 from ..consumer_config import Consumer
+from ..deferral import DEFER_REDEPLOY_ENV
 from ..errors import register_secret, scrub
 from ..handoff import STOPPED
 from ..schedule import parse_timestamp
@@ -41,6 +42,9 @@ AGENT_TYPE = "deployment"
 CONVERGENCE_ROUNDS = 1
 # How long a consumer started early waits at the hand-off without --consumer-timeout.
 DEFAULT_WAIT = 600.0
+# The token stack's first up (and its repair) deploy no release: Agents switch in the switch up,
+# after the hand-off, so apps holding {new, previous} never see a refusal.
+DEFER = {DEFER_REDEPLOY_ENV: "1"}
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ class Rollout:
         (and without ``--replace``) so the stack's outputs hold every other entry's token and
         a failed entry's last good one. Returns the first up's steps and the error, if any."""
         try:
-            return self.token_stack.up(replace=replace, continue_on_error=True, on_event=watch), None
+            return self.token_stack.up(replace=replace, continue_on_error=True, on_event=watch, env=DEFER), None
         except EngineError as exc:
             self._failed(self.token_stack, exc)
             self._check_interrupt()
@@ -186,7 +190,9 @@ class Rollout:
             self.say(f"token stack {self.token_stack.name}: {', '.join(steps.failed)} failed; "
                      "writing the other entries' outputs")
             try:
-                self.token_stack.repair(_urn_list(steps.failed), leave_out=[n for n in steps.failed if n not in before])
+                repaired = self.token_stack.repair(_urn_list(steps.failed), env=DEFER,
+                                                   leave_out=[n for n in steps.failed if n not in before])
+                steps.deferred.extend(n for n in repaired.deferred if n not in steps.deferred)
             except EngineError as exc:
                 self._failed(self.token_stack, exc)
                 self._check_interrupt()
@@ -383,6 +389,31 @@ class Rollout:
         finally:
             # Interrupted or failed half-way, the report still says what rotated and what ran.
             self._fill(report, handoff, latest, runs, finished, token_end, steps.minted, before)
+            self._switch_agents(report, steps.deferred)
+
+    def _switch_agents(self, report: Report, deferred: Sequence[str]) -> None:
+        """After the hand-off, an ``up`` without the deferral redeploys what the first one
+        deferred, and the Agents switch at their next poll. Skipped when interrupted (the
+        command to finish does it: its own switch ``up`` follows its hand-off)."""
+        if not deferred:
+            return
+        if self._interrupted() is not None:
+            report.errors.append(f"the Agents of {', '.join(deferred)} still accept only the previous token: "
+                                 "the command to finish switches them")
+            return
+        self.say(f"token stack {self.token_stack.name}: switching the Agents of {', '.join(deferred)}")
+        try:
+            steps = self.token_stack.up()
+        except EngineError as exc:
+            self._failed(self.token_stack, exc)
+            report.errors.append(f"the redeploy that switches the Agents of {', '.join(deferred)} failed: "
+                                 f"{scrub(engine_message(exc))}")
+            return
+        report.agents_switched = list(steps.switched)
+        missing = [n for n in deferred if n not in steps.switched]
+        if missing:
+            report.errors.append(f"the Agents of {', '.join(missing)} were not switched (their redeploy is "
+                                 "still pending): run the rollout again")
 
     def _prestart_targets(self, snapshots: Sequence[plan.ConsumerSnapshot], before: Mapping[str, TokenView],
                           would: Sequence[str]) -> list[tuple[ConsumerTarget, str]]:

@@ -55,7 +55,8 @@ class Stack(Protocol):
 
 
 class TokenStack(Stack, Protocol):
-    def repair(self, exclude: Sequence[str], leave_out: Sequence[str] = ()) -> Steps:
+    def repair(self, exclude: Sequence[str], leave_out: Sequence[str] = (),
+               env: Optional[dict[str, str]] = None) -> Steps:
         """An ``up`` without the resources that failed (their last good state stands) and with
         ``leave_out`` (entries that have no state at all) left out of the exported maps."""
         ...
