@@ -120,7 +120,8 @@ class AgentState:
             try:
                 self._poll()
             except Exception as exc:  # a failed listing keeps serving what was loaded, as the Agent does
-                log.warning("agent poll failed: %s", type(exc).__name__)
+                # botocore's messages name the operation and the error code, never a credential
+                log.warning("agent poll failed: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:300])
             finally:
                 with self._lock:
                     self.polls_completed += 1
