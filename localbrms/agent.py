@@ -1,53 +1,64 @@
-"""What a GoRules Agent holds in memory: the artifacts of one storage, reloaded by polling.
+"""What a GoRules Agent holds in memory: the release zips of one storage, reloaded by polling.
 
 A real Agent is its own service. It lists the release zips in the storage it is configured
 for (S3, Azure, GCS...), loads each one (its decisions and ``.config/project.json``) and
 serves them until the next poll, every ``POLL_INTERVAL`` (default 5 s). So after a deploy it
-keeps the previous artifact, and with it the previous ``accessTokens``, for up to one poll
-interval. Here the storage is one Deployment's rows in :mod:`localbrms.repo.artifacts`, and a
-background thread polls it.
+keeps the previous zip, and with it the previous ``accessTokens``, for up to one poll
+interval. The storage here is the Deployment's: its S3 bucket when it names one (listed and
+downloaded as the Agent's S3 provider does), else the embedded SQLite rows, read back as the
+same zips. A poll follows the Agent's diff (``src/provider/mod.rs``, v1.26.0): an object whose
+ETag is unchanged is kept as loaded; a new or changed one is downloaded and loaded; one that
+is gone, cannot be downloaded or fails to load is dropped (and a zip that failed to load is
+not tried again until its ETag changes); a listing that fails keeps everything as it was.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
-import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from localbrms import release_zip
 from localbrms.engine import DecisionEngine
-from localbrms.repo import artifacts
+from localbrms.object_storage import StoredObject, bucket_for
+from localbrms.release_zip import ReleaseArchive, ReleaseZipError
+from localbrms.repo import artifacts, deployments
 from localbrms.store import Store
 
 log = logging.getLogger("localbrms.agent")
 DEFAULT_POLL_INTERVAL_S = 5.0  # the real Agent's POLL_INTERVAL default (5000 ms)
+Fetch = Callable[[str], bytes]
 
 
 @dataclass(frozen=True)
 class LoadedProject:
-    """One artifact as loaded at a poll; never changes until the next poll replaces it."""
+    """One release zip as loaded at a poll; never changes until a poll replaces it."""
 
-    key: str
-    revision: str
-    release_id: str
-    config: dict[str, Any]
+    key: str  # the object key without the Deployment's path, exactly as stored
+    revision: str  # the object's ETag (SQLite storage: the artifact row's revision)
+    archive: ReleaseArchive
 
     @property
     def project_id(self) -> str | None:
-        project = self.config.get("project") or {}
-        return project.get("id")
+        data = self.archive.release_data
+        return data.project_id if data is not None else None
+
+    @property
+    def release_id(self) -> str | None:
+        data = self.archive.release_data
+        return data.release_id if data is not None else None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        data = self.archive.release_data
+        return dict(data.raw) if data is not None else {}
 
     def can_access(self, token: str | None) -> bool:
-        """Exact match against the artifact's ``accessTokens`` (the Agent never asks BRMS)."""
-        tokens = self.config.get("accessTokens")
-        if not isinstance(tokens, list):
-            return True  # no project config in the artifact: the Agent serves without auth
-        given = (token or "").encode()
-        return any(isinstance(t, str) and hmac.compare_digest(t.encode(), given) for t in tokens)
+        """Exact match against the zip's ``accessTokens`` (the Agent never asks BRMS)."""
+        return self.archive.can_access(token)
 
 
 class AgentState:
@@ -65,6 +76,7 @@ class AgentState:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._poll_lock = threading.Lock()  # one poll at a time; hold() waits for it
+        self._failed: set[str] = set()  # ETags of zips that failed to load (the Agent's registry)
         self._held = False
         self.polls_started = 0
         self.polls_completed = 0
@@ -106,11 +118,10 @@ class AgentState:
             with self._lock:
                 self.polls_started += 1
             try:
-                with self.store.read() as conn:
-                    rows = self._storage(conn)
-                self._apply(rows)
-            except Exception:  # a failed poll keeps serving what was loaded, as the Agent does
-                log.exception("agent poll failed")
+                self._poll()
+            except Exception as exc:  # a failed listing keeps serving what was loaded, as the Agent does
+                # botocore's messages name the operation and the error code, never a credential
+                log.warning("agent poll failed: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:300])
             finally:
                 with self._lock:
                     self.polls_completed += 1
@@ -122,27 +133,46 @@ class AgentState:
         with self._poll_lock:
             self._held = held
 
-    def _storage(self, conn: sqlite3.Connection) -> list[sqlite3.Row]:
-        deployment = conn.execute(
-            "SELECT id FROM deployments WHERE name = ? AND deleted_at IS NULL", (self.deployment_name,)
-        ).fetchone()
-        return [] if deployment is None else artifacts.in_storage(conn, deployment["id"])
+    def _poll(self) -> None:
+        with self.store.read() as conn:
+            deployment = deployments.get_by_name(conn, self.deployment_name)
+            location = deployments.s3_location(deployment)
+            if location is None:
+                rows = {} if deployment is None else {
+                    row["project_key"]: row for row in artifacts.in_storage(conn, deployment["id"])
+                }
+        if location is not None:
+            bucket = bucket_for(location)
+            self._apply(bucket.list(), lambda name: bucket.get(name)[0])
+        else:
+            # Only changed rows are turned into zips; their release's documents never change.
+            listed = [StoredObject(key, row["revision"]) for key, row in rows.items()]
+            self._apply(listed, lambda name: artifacts.zip_of(self.store.conn(), rows[name]))
 
-    def _apply(self, rows: list[sqlite3.Row]) -> None:
+    def _apply(self, listed: list[StoredObject], fetch: Fetch) -> None:
         with self._lock:
             current = self._projects
         fresh: dict[str, LoadedProject] = {}
-        for row in rows:
-            known = current.get(row["project_key"])
-            if known is not None and known.revision == row["revision"]:
-                fresh[known.key] = known
+        for obj in listed:
+            if obj.etag and obj.etag in self._failed:
                 continue
-            fresh[row["project_key"]] = LoadedProject(
-                key=row["project_key"],
-                revision=row["revision"],
-                release_id=row["release_id"],
-                config=json.loads(row["config"]),
-            )
+            known = current.get(obj.name)
+            if known is not None and known.revision == obj.etag:
+                fresh[obj.name] = known
+                continue
+            try:
+                data = fetch(obj.name)
+            except Exception as exc:  # the Agent skips an object it cannot download
+                log.warning("agent: cannot download %s: %s", obj.name, type(exc).__name__)
+                continue
+            try:
+                archive = release_zip.read(data)
+            except ReleaseZipError as exc:
+                log.warning("agent: cannot load %s: %s", obj.name, exc)
+                if obj.etag:
+                    self._failed.add(obj.etag)
+                continue
+            fresh[obj.name] = LoadedProject(key=obj.name, revision=obj.etag, archive=archive)
         with self._lock:
             self._projects = fresh
 

@@ -1,21 +1,29 @@
 """The Agent listener: GoRules Agent routes and error bodies on their own port.
 
-Routes, as the Agent serves them (``{project}`` is the project key, i.e. the storage key, or
-the project id from the artifact's config; ``{key}`` is the decision path):
+Routes, as the Agent serves them (``src/routes/*.rs``, v1.26.0; ``{project}`` is the object key
+as stored or the project id from the zip's ``.config/project.json``; ``{key}`` is the
+decision's path inside the zip, lower-cased, with no extension added or removed):
 
-* legacy ``POST /api/projects/{project}/evaluate/{key}``: errors ``{"message": ...}``;
-  the answer adds ``details: {releaseId, versionId}``;
-* Rules API ``POST /api/rules/{project}/evaluate/{key}``: errors ``{code, details?, key?}``;
-  the answer adds ``meta`` and the ``X-Release-Id`` header.
+* ``POST /api/projects/{project}/evaluate/{key}``: the project is looked up first (404
+  ``{"message":"Project not found"}``), then the token (401 ``{"message":"Invalid
+  X-Access-Token Header"}``), then the decision is evaluated; a missing decision or an
+  evaluation error is 400 ``{"message": <the engine error's name>}`` (``Loader error``,
+  ``Node error``...); the answer adds ``details: {releaseId, versionId}``;
+* ``GET /api/projects/{project}``: release facts, no token check; 404 / 400 in plain text;
+* ``GET /api/projects/{project}/entrypoints``: the decision paths; 404 / 401 in plain text;
+* ``GET /api/health`` (``healthy``) and ``GET /api/version``, plain text;
+* the Rules API ``POST /api/rules/{project}/evaluate/{key}`` (errors ``{code, details?,
+  key?}``, answer adds ``meta`` and ``X-Release-Id``) is kept from an earlier reading; the
+  v1.26.0 source has no such route (see docs/AGENT-STORAGE.md).
 
-Both look the project up first (404), then check the token (401), then evaluate (400 on
-failure). Nothing here reads BRMS state: only what :class:`AgentState` loaded at its last poll.
+Nothing here reads BRMS state: only what :class:`AgentState` loaded at its last poll.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
+import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -28,7 +36,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from localbrms import __version__
 from localbrms.agent import AgentState, LoadedProject
 from localbrms.errors import BRMSError
-from localbrms.repo import releases
 from localbrms.schemas import EvaluateRequest
 
 LEGACY_INVALID_TOKEN = "Invalid X-Access-Token Header"
@@ -36,6 +43,15 @@ LEGACY_PROJECT_NOT_FOUND = "Project not found"
 RULES_UNAUTHORIZED = "unauthorized"
 RULES_PROJECT_NOT_FOUND = "project.notFound"
 STATUS_PATH = "/_localbrms/agent"
+LOADER_ERROR = "Loader error"
+# The engine's error kinds and the names the Agent's 400 body gives them.
+ENGINE_ERROR_NAMES = {
+    "LoaderError": LOADER_ERROR,
+    "NodeError": "Node error",
+    "DepthLimitExceeded": "Depth limit exceeded",
+    "InvalidGraph": "Invalid graph",
+    "Validation": "Validation failed",
+}
 
 
 class AgentError(Exception):
@@ -45,6 +61,21 @@ class AgentError(Exception):
         super().__init__(status)
         self.status = status
         self.body = body
+
+
+class TextError(Exception):
+    """An Agent answer in plain text (its project-info and entrypoints routes)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status)
+        self.status = status
+        self.message = message
+
+
+def _engine_error_name(detail: str) -> str:
+    """zen reports ``{"type": "NodeError", ...}``; the Agent answers with that kind's name."""
+    found = re.search(r'"type"\s*:\s*"(\w+)"', detail)
+    return ENGINE_ERROR_NAMES.get(found.group(1) if found else "", "Node error")
 
 
 def _legacy(status: int, message: str) -> AgentError:
@@ -71,6 +102,10 @@ def create_agent_app(state: AgentState, admin_pat: str) -> FastAPI:
     async def _agent_error(_: Request, exc: AgentError) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.status)
 
+    @app.exception_handler(TextError)
+    async def _text_error(_: Request, exc: TextError) -> PlainTextResponse:
+        return PlainTextResponse(exc.message, status_code=exc.status)
+
     @app.exception_handler(RequestValidationError)
     async def _bad_body(_: Request, exc: RequestValidationError) -> PlainTextResponse:
         # The Agent's JSON extractor rejects a body it cannot deserialise with 422, in plain text.
@@ -89,24 +124,27 @@ def create_agent_app(state: AgentState, admin_pat: str) -> FastAPI:
         return loaded
 
     def run(loaded: LoadedProject, key: str, body: EvaluateRequest, *, rules: bool) -> dict[str, Any]:
-        conn = state.store.conn()
-        doc = releases.document(conn, loaded.release_id, key.lower())
-        if doc is None:
+        path = key.lower()  # the Agent's loader lower-cases the path, and nothing else
+        decisions = loaded.archive.decisions
+        if path not in decisions:
             if rules:
-                raise _rules(400, "documents.invalid", details="File not found", key=key.lower())
-            raise _legacy(400, f"Loader error: decision '{key.lower()}' not found")
-
-        def load() -> dict[str, dict[str, Any]]:
-            rows = conn.execute(
-                "SELECT key, content FROM release_documents WHERE release_id = ?", (loaded.release_id,)
-            ).fetchall()
-            return {r["key"]: json.loads(r["content"]) for r in rows}
-
+                raise _rules(400, "documents.invalid", details="File not found", key=path)
+            raise _legacy(400, LOADER_ERROR)
         try:
-            return state.engine.evaluate(loaded.release_id, load, doc["key"], body.context, body.trace)
+            return state.engine.evaluate(
+                f"{loaded.key}@{loaded.revision}", lambda: dict(decisions), path, body.context, body.trace
+            )
         except BRMSError as exc:
             detail = exc.message.removeprefix("evaluate.failed: ")
-            raise _rules(400, "evaluate.failed", details=detail) if rules else _legacy(400, detail) from None
+            if rules:
+                raise _rules(400, "evaluate.failed", details=detail) from None
+            raise _legacy(400, _engine_error_name(detail)) from None
+
+    def project_or_404_text(project: str) -> LoadedProject:
+        loaded = state.project(project)
+        if loaded is None:
+            raise TextError(404, LEGACY_PROJECT_NOT_FOUND)
+        return loaded
 
     @app.post("/api/projects/{project}/evaluate/{key:path}")
     def evaluate(
@@ -115,7 +153,25 @@ def create_agent_app(state: AgentState, admin_pat: str) -> FastAPI:
     ) -> dict[str, Any]:
         loaded = lookup(project, x_access_token, rules=False)
         result = run(loaded, key, body, rules=False)
-        return {**result, "details": {"releaseId": loaded.release_id, "versionId": None}}
+        meta = (loaded.archive.decisions.get(key) or {}).get("meta")  # exact path, as the Agent does
+        version_id = meta.get("versionId") if isinstance(meta, dict) else None
+        return {**result, "details": {"releaseId": loaded.release_id, "versionId": version_id}}
+
+    @app.get("/api/projects/{project}")
+    def project_info(project: str) -> dict[str, Any]:
+        """Release facts of a loaded project; the Agent checks no token here."""
+        data = project_or_404_text(project).archive.release_data
+        if data is None:
+            raise TextError(400, "Project data not available")
+        return {"project_id": data.project_id, "project_key": data.project_key,
+                "release_id": data.release_id, "release_version": data.release_version}
+
+    @app.get("/api/projects/{project}/entrypoints")
+    def entrypoints(project: str, x_access_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        loaded = project_or_404_text(project)
+        if not loaded.can_access(x_access_token):
+            raise TextError(401, LEGACY_INVALID_TOKEN)
+        return {"entrypoints": [{"path": path, "type": "graph"} for path in loaded.archive.decisions]}
 
     @app.post("/api/rules/{project}/evaluate/{key:path}")
     def rules_evaluate(
@@ -124,7 +180,7 @@ def create_agent_app(state: AgentState, admin_pat: str) -> FastAPI:
     ) -> dict[str, Any]:
         loaded = lookup(project, x_access_token, rules=True)
         result = run(loaded, key, body, rules=True)
-        response.headers["X-Release-Id"] = loaded.release_id
+        response.headers["X-Release-Id"] = loaded.release_id or ""
         config = loaded.config
         meta = {
             "type": "environment",
@@ -136,8 +192,12 @@ def create_agent_app(state: AgentState, admin_pat: str) -> FastAPI:
         return {**result, "meta": meta}
 
     @app.get("/api/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> PlainTextResponse:
+        return PlainTextResponse("healthy")
+
+    @app.get("/api/version")
+    def version() -> PlainTextResponse:
+        return PlainTextResponse(os.environ.get("SERVICE_VERSION", "unknown"))
 
     @app.get(STATUS_PATH)
     def agent_status(authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""Command line: ``serve``, ``seed`` and ``pat`` (see ``python -m localbrms --help``).
+"""Command line: ``serve``, ``seed``, ``pat`` and ``deployment`` (see ``python -m localbrms --help``).
 
-``seed`` and ``pat`` write to SQLite directly, so they work with or without a running
+``seed``, ``pat`` and ``deployment`` write to SQLite directly, so they work with or without a running
 server on the same file; they avoid importing the web stack so they start fast.
 """
 
@@ -63,6 +63,21 @@ def _parser() -> argparse.ArgumentParser:
     pat.add_argument("--projects", help="comma-separated project ids the token is limited to")
     pat.add_argument("--name")
     pat.add_argument("--json", action="store_true", help="print JSON (default: the token only)")
+
+    dep = sub.add_parser(
+        "deployment",
+        help="point a Deployment at an S3 bucket (credentials from $AWS_ACCESS_KEY_ID and"
+        " $AWS_SECRET_ACCESS_KEY), or back at SQLite with --sqlite",
+    )
+    dep.add_argument("--db", type=Path, required=True)
+    dep.add_argument("--name", default=DEFAULT_DEPLOYMENT, help="default: the one `seed` uses")
+    where = dep.add_mutually_exclusive_group(required=True)
+    where.add_argument("--s3-bucket", help="bucket name")
+    where.add_argument("--sqlite", action="store_true", help="the embedded default storage")
+    dep.add_argument("--s3-endpoint", help="URL of an S3-compatible service (default: AWS)")
+    dep.add_argument("--s3-path", help="folder inside the bucket (GoRules' 'Path')")
+    dep.add_argument("--s3-region", help="default us-east-1")
+    dep.add_argument("--s3-force-path-style", action="store_true", help="path-style URLs")
     return parser
 
 
@@ -124,6 +139,40 @@ def _cmd_pat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_deployment(args: argparse.Namespace) -> int:
+    from localbrms.object_storage import LOCAL_PROVIDER, StorageConfigError
+    from localbrms.repo import deployments
+    from localbrms.store import Store
+
+    configuration: dict[str, Any] = {}
+    if not args.sqlite:
+        given = {
+            "bucket": args.s3_bucket,
+            "endpoint": args.s3_endpoint,
+            "path": args.s3_path,
+            "region": args.s3_region,
+            "accessKeyId": os.environ.get("AWS_ACCESS_KEY_ID"),
+            "secretAccessKey": os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        }
+        configuration = {k: v for k, v in given.items() if v}
+        if args.s3_force_path_style:
+            configuration["forcePathStyle"] = True
+    store = Store(args.db)
+    try:
+        with store.write() as conn:
+            row = deployments.configure(
+                conn, args.name, LOCAL_PROVIDER if args.sqlite else "aws_s3", configuration
+            )
+            view = deployments.public_view(row)
+    except StorageConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(json.dumps(view, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
@@ -147,4 +196,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "seed":
         return _cmd_seed(args)
+    if args.command == "deployment":
+        return _cmd_deployment(args)
     return _cmd_pat(args)

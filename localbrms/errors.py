@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from localbrms.object_storage import StorageWriteError
+
 log = logging.getLogger("localbrms")
 
 
@@ -71,6 +73,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BRMSError)
     async def _brms(_: Request, exc: BRMSError) -> JSONResponse:
         return error_response(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(StorageWriteError)
+    async def _storage(_: Request, exc: StorageWriteError) -> JSONResponse:
+        return error_response(502, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -81,3 +81,13 @@ class PatCreate(Body):
 
 class SeedRequest(Body):
     project_key: str | None = Field(default=None, alias="projectKey", pattern=PROJECT_KEY)
+
+
+class DeploymentStorage(Body):
+    """``PUT /_localbrms/deployments/{name}``: where a Deployment's release zips go.
+
+    ``provider`` ``aws_s3`` with ``configuration`` ``{bucket, path?, endpoint?, region?,
+    forcePathStyle?, accessKeyId?, secretAccessKey?}``, or ``localbrms`` (SQLite, the default)."""
+
+    provider: str = Field(min_length=1, max_length=40)
+    configuration: dict[str, Any] = Field(default_factory=dict)

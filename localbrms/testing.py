@@ -55,6 +55,18 @@ AGENT_TEST_POLL_INTERVAL_S = 1.0
 _FAULT_KEYS = {"retry_after": "retryAfter", "delay_ms": "delayMs"}
 
 
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    """SIGTERM (graceful), then SIGKILL if ``process`` has not exited after ``timeout`` s."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
 class LocalBRMSError(RuntimeError):
     """The server did not start, or an admin call failed."""
 
@@ -179,14 +191,7 @@ class LocalBRMSServer:
             self._admin.close()
             self._admin = None
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+        stop_process(process, timeout)
 
     def restart(self) -> None:
         """Stop and start again on the same port and database (``url`` stays valid)."""
@@ -292,6 +297,16 @@ class LocalBRMSServer:
         """How ``POST /releases/deploy`` answers (see README "Deploy answers"); ``apply=False``
         answers without deploying or opening a change request."""
         return self.admin("PUT", "/deploy-mode", {"mode": mode, "apply": apply})  # type: ignore[no-any-return]
+
+    def configure_deployment(
+        self, provider: str, configuration: dict[str, Any] | None = None, name: str = "localbrms-agent"
+    ) -> dict[str, Any]:
+        """Point a Deployment (default: the one ``seed`` uses and the Agent listener serves) at
+        ``provider`` ``aws_s3`` + ``configuration`` (bucket, path, endpoint, credentials...), or
+        back at ``localbrms`` (SQLite). Returns it without the secret key."""
+        return self.admin(  # type: ignore[no-any-return]
+            "PUT", f"/deployments/{name}", {"provider": provider, "configuration": configuration or {}}
+        )
 
     def set_approval_mode(self, project_id: str, environment_id: str, mode: str | None) -> dict[str, Any]:
         """Set an environment's ``approvalMode`` through the public API, as a BRMS admin would;

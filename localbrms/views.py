@@ -51,7 +51,7 @@ def deployment(row: sqlite3.Row, organisation_id: str) -> dict[str, Any]:
         "createdAt": row["created_at"],
         "updatedAt": row["updated_at"],
         "description": row["description"],
-        "configuration": json.loads(row["configuration"] or "{}"),
+        "configuration": deployments.public_view(row)["configuration"],  # never the secret key
         "deletedAt": row["deleted_at"],
     }
 

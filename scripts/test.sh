@@ -12,5 +12,8 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO/scripts/bootstrap.sh"
 cd "$REPO"
+# The storage tests' S3 server: a cold build (once per machine) overlaps the first tests; the
+# tests' fixture waits for it under the same lock and reports a failed build.
+"$REPO/scripts/install-versitygw.sh" >/dev/null 2>&1 &
 workers="${GORULES_TEST_WORKERS:-$(($(nproc) * 2))}"
 exec python -m pytest -n "$workers" --dist loadgroup "$@"

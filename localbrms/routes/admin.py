@@ -1,7 +1,7 @@
 """``/_localbrms/*``: operations for tests and benchmarks (admin PAT only, never faulted).
 
-Metrics, fault rules, the deploy answer mode, PAT creation, seeding and approving change
-requests.
+Metrics, fault rules, the deploy answer mode, PAT creation, seeding, approving change
+requests and pointing a Deployment at an S3 bucket.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from localbrms.deploy_modes import DeployMode, DeployModeSwitch
 from localbrms.errors import BRMSError, not_found
 from localbrms.faults import FaultRegistry, FaultRuleIn
 from localbrms.metrics import RequestMetrics
-from localbrms.repo import environments, pats
+from localbrms.object_storage import StorageConfigError
+from localbrms.repo import deployments, environments, pats
 from localbrms.routes.common import store
 from localbrms.routes.releases import deployed_answer
-from localbrms.schemas import PatCreate, SeedRequest
+from localbrms.schemas import DeploymentStorage, PatCreate, SeedRequest
 from localbrms.seed import seed
 
 router = APIRouter(prefix="/_localbrms", dependencies=[Depends(require_admin)])
@@ -119,3 +120,23 @@ def approve_change_request(request: Request, changeRequestId: str) -> dict[str, 
         environments.close_change_request(conn, cr["id"], "approved")
         env = environments.deploy(conn, env, cr["release_id"])
     return {**deployed_answer(env, cr["release_id"], cr["comment"]), "changeRequestId": cr["id"]}
+
+
+@router.put("/deployments/{name}")
+def configure_deployment(request: Request, name: str, body: DeploymentStorage) -> dict[str, Any]:
+    """Create or re-point a Deployment; deploys after this write to its storage, and an Agent
+    listener serving it reads that storage from its next poll on."""
+    with store(request).write() as conn:
+        try:
+            row = deployments.configure(conn, name, body.provider, body.configuration)
+        except StorageConfigError as exc:
+            raise BRMSError(400, str(exc)) from None
+    return deployments.public_view(row)
+
+
+@router.get("/deployments/{name}")
+def get_deployment(request: Request, name: str) -> dict[str, Any]:
+    row = deployments.get_by_name(store(request).conn(), name)
+    if row is None:
+        raise not_found("Deployment")
+    return deployments.public_view(row)

@@ -106,8 +106,14 @@ def test_legacy_route_answers_and_error_bodies(loaded: Demo) -> None:
     for bad in (None, "", token + "x", demo.staging["accessToken"]):
         denied = demo.evaluate(prod["id"], bad, via="agent")
         assert (denied.status_code, denied.json()) == (401, {"message": "Invalid X-Access-Token Header"})
+    # A missing decision is the engine's loader error, named as the Agent names it.
     missing = demo.evaluate(prod["id"], token, via="agent", key="nothing-here")
-    assert missing.status_code == 400 and set(missing.json()) == {"message"}
+    assert (missing.status_code, missing.json()) == (400, {"message": "Loader error"})
+    # The Agent looks a decision up by its path in the zip, lower-cased and nothing else: the
+    # decision `shipping` is the entry `shipping`, so `shipping.json` is not found.
+    assert demo.evaluate(prod["id"], token, via="agent", key="SHIPPING").status_code == 200
+    suffixed = demo.evaluate(prod["id"], token, via="agent", key="shipping.json")
+    assert (suffixed.status_code, suffixed.json()) == (400, {"message": "Loader error"})
 
 
 def test_rules_route_answers_and_error_bodies(loaded: Demo) -> None:
@@ -161,7 +167,9 @@ def test_agent_is_a_separate_listener(loaded: Demo) -> None:
         json={"context": {}}, headers={"X-Access-Token": demo.production["accessToken"]}, timeout=10,
     )
     assert on_brms.status_code != 200
-    assert httpx.get(f"{server.agent_url}/api/health", timeout=10).status_code == 200
+    health = httpx.get(f"{server.agent_url}/api/health", timeout=10)
+    assert (health.status_code, health.text) == (200, "healthy")  # plain text, as the Agent answers
+    assert httpx.get(f"{server.agent_url}/api/version", timeout=10).text == "unknown"
 
 
 def test_agent_keeps_serving_after_the_environment_is_deleted(loaded: Demo) -> None:
