@@ -14,6 +14,7 @@ from gorules_tokens.consumer_config import CONFIG_KEY as CONSUMERS_KEY
 from gorules_tokens.consumer_config import ConsumersConfigError, parse_consumers
 from gorules_tokens.stack_outputs import EXPORTED_ATTRIBUTES, export_token_stack_outputs
 from tokenstack.config import CONFIG_KEY, StackConfigError, parse_environments
+from tokenstack.environments_file import FILE_KEY, environments_source
 from tokenstack.provider import token_provider
 
 
@@ -34,11 +35,18 @@ def configured_instances() -> Instances:
         raise pulumi.RunError(f"invalid BRMS config: {exc.message}") from None
 
 
+def project_dir() -> Path:
+    """The folder of Pulumi.yaml (the engine tells the program), else the working folder."""
+    root = pulumi.get_root_directory()
+    return Path(root) if root else Path.cwd()
+
+
 def run() -> None:
     config = pulumi.Config()
     instances = configured_instances()
     try:
-        entries = parse_environments(config.get_object(CONFIG_KEY), instances)
+        source = environments_source(config.get_object(CONFIG_KEY), config.get(FILE_KEY), project_dir())
+        entries = parse_environments(source.raw, instances, source.label)
         # Checked here so a bad consumers list fails the preview, before any token is touched.
         parse_consumers(config.get_object(CONSUMERS_KEY), [e.name for e in entries], base=Path.cwd())
     except (StackConfigError, ConsumersConfigError) as exc:
