@@ -10,6 +10,7 @@ import pulumi
 from gorules_tokens import EnvironmentToken
 from gorules_tokens.errors import ConfigError
 from gorules_tokens.instances import Instances, parse_instances
+from gorules_tokens.pat_expiry import pat_warn_days
 from gorules_tokens.consumer_config import CONFIG_KEY as CONSUMERS_KEY
 from gorules_tokens.consumer_config import ConsumersConfigError, parse_consumers
 from gorules_tokens.stack_outputs import EXPORTED_ATTRIBUTES, export_token_stack_outputs
@@ -30,9 +31,18 @@ def configured_instances() -> Instances:
     them only when it calls). PATs are not needed here and are not validated."""
     gorules = pulumi.Config("gorules")
     try:
-        return parse_instances(gorules.get("apiUrl"), None, gorules.get_object("instances"))
+        return parse_instances(gorules.get("apiUrl"), None, gorules.get_object("instances"),
+                               pat_id=gorules.get("patId"))
     except ConfigError as exc:
         raise pulumi.RunError(f"invalid BRMS config: {exc.message}") from None
+
+
+def check_pat_warn_days(config: pulumi.Config) -> None:
+    """``gorules-tokens:patWarnDays`` is read by the rollout; a typo fails the preview here."""
+    try:
+        pat_warn_days(config.get("patWarnDays"))
+    except ConfigError as exc:
+        raise pulumi.RunError(f"invalid config: {exc.message}") from None
 
 
 def project_dir() -> Path:
@@ -44,6 +54,7 @@ def project_dir() -> Path:
 def run() -> None:
     config = pulumi.Config()
     instances = configured_instances()
+    check_pat_warn_days(config)
     try:
         source = environments_source(config.get_object(CONFIG_KEY), config.get(FILE_KEY), project_dir())
         entries = parse_environments(source.raw, instances, source.label)

@@ -89,3 +89,18 @@ def test_the_list_and_the_file_at_once_fail_the_program(mocks: Mocks, tmp_path, 
     with pytest.raises(pulumi.RunError, match="are both set"):
         pulumi.runtime.test(run)()
     assert [a for a in mocks.registered if a.typ == TYPE] == []
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("gorules:patId", "not a pat id!", "invalid BRMS config: gorules:patId: must be the PAT's id"),
+    ("gorules-tokens:patWarnDays", "two weeks", "invalid config: gorules-tokens:patWarnDays: must be a whole number"),
+])
+def test_pat_settings_are_checked_at_preview(mocks: Mocks, key: str, value: str, expected: str) -> None:
+    pulumi.runtime.set_all_config({
+        "gorules-tokens:environments": json.dumps([{"name": "staging", "projectId": P, "environmentId": E}]),
+        "gorules:apiUrl": "https://brms.example.com",
+        key: value,
+    })
+    with pytest.raises(pulumi.RunError, match=expected):
+        pulumi.runtime.test(run)()
+    assert [a for a in mocks.registered if a.typ == TYPE] == []
