@@ -4,7 +4,11 @@ For each N it drives two stacks through the real pinned CLI on an isolated `file
 
 * **ours**: the repo's token stack program (`__main__.py` + `tokenstack/` + `provider/`) with N
   `EnvironmentToken`s, one per environment of one project of a local `localbrms` (127.0.0.1);
-* **baseline**: `tests/programs/noop` with N no-op Python dynamic resources (the engine's floor).
+* **baseline**: `tests/programs/noop` with N no-op Python dynamic resources (the engine's floor);
+* **same_state**: `bench/programs/same_state` with N no-op dynamic resources that carry the same
+  inputs, id and outputs (names, sizes, which are secret) as ours, the same explicit provider and
+  the same stack outputs: the engine's floor *for our state*, so ours / same_state is what our code
+  costs and same_state / baseline what the resource's shape costs (issue 25).
 
 Operations, each one `pulumi` CLI process measured as a whole process tree (see procmon.py):
 `up` (create N), no-change `preview`, `refresh`, `rotate` (keepers / `noop:value` change, so all
@@ -47,20 +51,16 @@ from support.engine import EngineEnv, prepare_workspace, pulumi_bin_dir  # noqa:
 from tokenstack.stackfile import set_object_config  # noqa: E402
 
 OPS = ("up", "preview", "refresh", "rotate", "destroy")
-KINDS = ("ours", "baseline")
+KINDS = ("ours", "baseline", "same_state")
+# Kinds whose stack is configured with the token stack's environments list (the same entries).
+LISTED_KINDS = ("ours", "same_state")
 PROFILE_MODES = ("spans", "cprofile", "cli", "skip-checkpoints")
 TOKEN_STACK_FILES = ("__main__.py", "tokenstack")
+SAME_STATE_PROGRAM = BENCH / "programs" / "same_state"
 ENVIRONMENTS_FILE = "bench-environments.json"
-# --environments-file: the ours stack's __main__.py, which puts the environments list into the
-# program's config from a file before running the real program. The engine then never sees the
-# list: neither in the one environment variable that carries the config to the program (capped
-# at 128 KiB by Linux, too small for 1,000 entries) nor in the default provider's config.
-FILE_FED_MAIN = """# bench: gorules-tokens:environments read from a file (bench.py --environments-file)
-import pathlib, runpy
-from pulumi.runtime.config import set_config
-set_config("gorules-tokens:environments", pathlib.Path(__file__).with_name({file!r}).read_text())
-runpy.run_path({main!r}, run_name="__main__")
-"""
+# --environments-file: the list goes to `gorules-tokens:environmentsFile` (issue 25) instead of
+# the stack config, so the engine never carries it (the language host's one environment variable
+# for the whole config is capped at 128 KiB by Linux, too small for 1,000 inline entries).
 DEFAULT_REPEATS = {1: 3, 10: 3, 100: 5, 300: 1}
 SUMMARY = re.compile(
     r"^\s*(?:[+~\-]+\s*)?(\d+) (to create|to update|to replace|to delete|created|updated|replaced|deleted|unchanged)\s*$",
@@ -154,7 +154,7 @@ class Stack:
         the program the whole stack config in one environment variable, which Linux caps at
         128 KiB, and 1,000 entries with keepers exceed it (see docs/PERFORMANCE.md)."""
         self.n = n
-        if self.kind == "ours":
+        if self.kind in LISTED_KINDS:
             envs = []
             for i in range(n):
                 instance, project_id, environment_id = self.bench.targets[i]
@@ -166,6 +166,7 @@ class Stack:
                 envs.append(entry)
             if self.bench.environments_file:
                 (self.work / ENVIRONMENTS_FILE).write_text(json.dumps(envs))
+                set_object_config(self.work, self.name, "gorules-tokens:environmentsFile", ENVIRONMENTS_FILE)
             else:
                 set_object_config(self.work, self.name, "gorules-tokens:environments", envs)
         else:
@@ -267,8 +268,10 @@ def route_counts(metrics: dict[str, Any]) -> dict[str, int]:
 class Bench:
     def __init__(
         self, root: Path, max_n: int, projects: int = 1, instances: int = 1, environments_file: bool = False,
+        kinds: tuple[str, ...] = KINDS,
     ) -> None:
         self.root = root
+        self.kinds = kinds
         self.environments_file = environments_file
         self.bin_dir = pulumi_bin_dir()
         self.home = root / "pulumi-home"
@@ -301,10 +304,14 @@ class Bench:
             for k in range(max_n):
                 i = k % instances
                 self.targets.append((self.instance_name(i), *pairs[i][k // instances]))
-            self.stacks = {
-                "ours": self._stack("ours", REPO, "bench-ours", "gorules-tokens", only=TOKEN_STACK_FILES),
-                "baseline": self._stack("baseline", REPO / "tests" / "programs" / "noop", "bench-noop", "noop"),
+            # Project and stack names of the same length as ours, so URNs are the same size.
+            programs = {
+                "ours": (REPO, "bench-ours", "gorules-tokens", TOKEN_STACK_FILES),
+                "baseline": (REPO / "tests" / "programs" / "noop", "bench-noop", "noop", None),
+                "same_state": (SAME_STATE_PROGRAM, "bench-same", "same-state-ref", None),
             }
+            self.stacks = {kind: self._stack(kind, program, name, project, only=only)
+                           for kind, (program, name, project, only) in programs.items() if kind in kinds}
         except BaseException:
             self.close()
             raise
@@ -334,12 +341,8 @@ class Bench:
 
     def _stack(self, kind: str, program: Path, name: str, project: str, only=None) -> Stack:  # type: ignore[no-untyped-def]
         work = prepare_workspace(program, self.root / f"ws-{kind}", only=only)
-        if kind == "ours" and self.environments_file:
-            main = work / "__main__.py"
-            main.unlink()
-            main.write_text(FILE_FED_MAIN.format(file=ENVIRONMENTS_FILE, main=str(program / "__main__.py")))
         self.cli(work, "stack", "init", name)
-        if kind == "ours":
+        if kind in LISTED_KINDS:
             default, *named = self.servers
             self.cli(work, "config", "set", "--stack", name, "gorules:apiUrl", default.url)
             self.cli(work, "config", "set", "--stack", name, "--secret", "gorules:token", default.pat)
@@ -420,7 +423,7 @@ class Bench:
             if op == "refresh" and lists > projects:
                 problems.append(f"expected at most {projects} list request(s) (1 per project), got {lists}")
         elif rec["requests"]:
-            problems.append(f"baseline made {rec['requests']} BRMS requests")
+            problems.append(f"{stack.kind} made {rec['requests']} BRMS requests")
         return problems
 
     def measure(
@@ -434,7 +437,8 @@ class Bench:
             ops = [op for op in OPS if op != "rotate" or rotate_max is None or n <= rotate_max]
             log(f"N={n}: {reps} repeat(s), load {load()}")
             for rep in range(reps):
-                order = [self.stacks[k] for k in (KINDS if rep % 2 == 0 else KINDS[::-1])]
+                kinds = tuple(k for k in KINDS if k in self.stacks)
+                order = [self.stacks[k] for k in (kinds if rep % 2 == 0 else kinds[::-1])]
                 for op in ops:
                     for stack in order:
                         if op in ("up", "rotate"):
@@ -494,8 +498,7 @@ class Bench:
                 continue
             # `up` must run first (the stacks are empty) and `destroy` last; `only` picks the rest.
             ops = tuple(op for op in ops if op in only or op in ("up", "destroy"))
-            for kind in KINDS:
-                stack = self.stacks[kind]
+            for kind, stack in self.stacks.items():
                 if mode == "cprofile":
                     self._swap_main(stack, profiled=True)
                 try:
@@ -530,7 +533,8 @@ class Bench:
     def _swap_main(self, stack: Stack, *, profiled: bool) -> None:
         """Replaces the workspace's `__main__.py` symlink by a cProfile wrapper, and back."""
         link = stack.work / "__main__.py"
-        real = (REPO if stack.kind == "ours" else REPO / "tests" / "programs" / "noop") / "__main__.py"
+        program = {"ours": REPO, "baseline": REPO / "tests" / "programs" / "noop", "same_state": SAME_STATE_PROGRAM}
+        real = program[stack.kind] / "__main__.py"
         link.unlink()
         if not profiled:
             link.symlink_to(real)
@@ -646,11 +650,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--environments-file", action="store_true",
                         help="feed the environments list to the program from a file, not the stack config")
     parser.add_argument("--rotate-max", type=int, default=0, help="rotate only at N up to this (0: every N)")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help="stacks to measure: ours, baseline (6-value no-op), same_state (ours' state, no work)")
     parser.add_argument("--profile-ops", default=",".join(OPS),
                         help="operations of the profiling pass (up and destroy always run)")
     parser.add_argument("--profile-modes", default=",".join(PROFILE_MODES),
                         help="modes of the profiling pass (spans, cprofile, cli, skip-checkpoints)")
     args = parser.parse_args(argv)
+    kinds = tuple(k for k in args.kinds.split(",") if k)
+    if not kinds or set(kinds) - set(KINDS):
+        parser.error(f"--kinds: choose from {', '.join(KINDS)}")
     modes = tuple(m for m in args.profile_modes.split(",") if m)
     if set(modes) - set(PROFILE_MODES):
         parser.error(f"--profile-modes: choose from {', '.join(PROFILE_MODES)}")
@@ -678,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     doc: dict[str, Any] = {}
     try:
         bench = Bench(root, max(sizes + [profile_n]), projects=args.projects, instances=args.instances,
-                      environments_file=args.environments_file)
+                      environments_file=args.environments_file, kinds=kinds)
         doc = {
             "started": stamp,
             "quick": args.quick,
@@ -687,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": sizes,
             "repeats": {str(k): v for k, v in repeats.items()},
             "layout": {"projects": args.projects, "instances": args.instances, "rotate_max": args.rotate_max,
-                       "environments_file": args.environments_file},
+                       "environments_file": args.environments_file, "kinds": list(kinds)},
             "method": {
                 "cli": "pulumi <op> --non-interactive; up/rotate/refresh/destroy with --yes --skip-preview; "
                 "preview with --expect-no-changes",
@@ -701,8 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         # Warm-up (not recorded): first-run costs such as .pyc compilation and plugin lookup.
         log("warm-up")
-        for kind in KINDS:
-            stack = bench.stacks[kind]
+        for stack in bench.stacks.values():
             stack.configure(1, "warmup")
             bench.run_op(stack, "up", tag="-warmup")
             bench.run_op(stack, "destroy", tag="-warmup")

@@ -4,7 +4,9 @@
 
 Writes `<stamp>.md` (and `<stamp>.png` unless --no-plot) next to the JSON and prints the
 Markdown. Ratios are paired: ours/baseline of the same repeat (the two runs were adjacent),
-then min/median/max over repeats.
+then min/median/max over repeats. With the `same_state` kind (issue 25) a table gives
+ours / same_state (what our code costs) and same_state / baseline (what the resource's shape
+costs), by wall time and CPU.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 OPS = ("up", "preview", "refresh", "rotate", "destroy")
+KINDS = ("ours", "baseline", "same_state")
 OP_LABEL = {
     "up": "up (create N)",
     "preview": "preview (no change)",
@@ -48,8 +51,16 @@ def spread(values: list[float], fmt: str = "{:.2f}") -> str:
 def grouped(doc: dict[str, Any]) -> dict[tuple[int, str], dict[str, list[dict[str, Any]]]]:
     groups: dict[tuple[int, str], dict[str, list[dict[str, Any]]]] = {}
     for run in doc["runs"]:
-        groups.setdefault((run["n"], run["op"]), {"ours": [], "baseline": []})[run["kind"]].append(run)
+        groups.setdefault((run["n"], run["op"]), {k: [] for k in KINDS})[run["kind"]].append(run)
     return groups
+
+
+def median_of(values: list[float], fmt: str = "{:.2f}") -> str:
+    return fmt.format(statistics.median(values)) if values else "-"
+
+
+def mib_of(values: list[float]) -> str:
+    return mib(statistics.median(values)) if values else "-"
 
 
 def ratios(ours: list[dict[str, Any]], base: list[dict[str, Any]], key: str = "wall_s") -> list[float]:
@@ -109,9 +120,8 @@ def main_table(doc: dict[str, Any]) -> list[str]:
                 f"| {n} | {OP_LABEL[op]} | {spread([r['wall_s'] for r in ours])} | "
                 f"{spread([r['wall_s'] for r in base])} | {ratio} | {len(rs)} | {requests_cell(ours)} | "
                 f"{connections_cell(ours)} | "
-                f"{mib(statistics.median(r['peak_tree_rss'] for r in ours))} / "
-                f"{mib(statistics.median(r['peak_tree_rss'] for r in base))} | "
-                f"{statistics.median(r['cpu_s'] for r in ours):.2f} / {statistics.median(r['cpu_s'] for r in base):.2f} |"
+                f"{mib_of([r['peak_tree_rss'] for r in ours])} / {mib_of([r['peak_tree_rss'] for r in base])} | "
+                f"{median_of([r['cpu_s'] for r in ours])} / {median_of([r['cpu_s'] for r in base])} |"
             )
     return lines
 
@@ -135,6 +145,8 @@ def memory_table(doc: dict[str, Any]) -> list[str]:
             if not g:
                 continue
             o, b = g["ours"], g["baseline"]
+            if not (o and b):
+                continue
             lines.append(
                 f"| {n} | {op} | {mib(max(r['peak_tree_rss'] for r in o))} / {mib(max(r['peak_tree_rss'] for r in b))} | "
                 f"{mib(max(r['max_single_rss'] for r in o))} / {mib(max(r['max_single_rss'] for r in b))} | "
@@ -150,7 +162,7 @@ def sizes_table(doc: dict[str, Any]) -> list[str]:
         "|---:|---|---:|---:|---:|---:|---|",
     ]
     for n_s, kinds in doc.get("state_sizes", {}).items():
-        for kind in ("ours", "baseline"):
+        for kind in KINDS:
             s = kinds.get(kind)
             if not s:
                 continue
@@ -169,10 +181,40 @@ def marginal_bytes(doc: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     if len(ns) >= 2:
         lo, hi = str(ns[0]), str(ns[-1])
-        for kind in ("ours", "baseline"):
+        for kind in KINDS:
             if kind in sizes[lo] and kind in sizes[hi]:
                 out[kind] = (sizes[hi][kind]["state_bytes"] - sizes[lo][kind]["state_bytes"]) / (ns[-1] - ns[0])
     return out
+
+
+def same_state_table(doc: dict[str, Any]) -> list[str]:
+    """ours / same_state: what our code costs on top of the engine carrying the same state;
+    same_state / baseline: what the resource's shape (17 values, not 6) costs the engine."""
+    groups = grouped(doc)
+    if not any(g["same_state"] for g in groups.values()):
+        return []
+    lines = [
+        "| N | operation | ours s | same_state s | baseline s | ours / same_state, wall (CPU) "
+        "| same_state / baseline, wall (CPU) | runs |",
+        "|---:|---|---:|---:|---:|---|---|---:|",
+    ]
+
+    def paired(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str:
+        wall, cpu = ratios(a, b), ratios(a, b, "cpu_s")
+        return f"**{statistics.median(wall):.2f}** ({statistics.median(cpu):.2f})" if wall and cpu else "-"
+
+    for n in doc["sizes"]:
+        for op in OPS:
+            g = groups.get((n, op))
+            if not g or not g["same_state"]:
+                continue
+            ours, same, base = g["ours"], g["same_state"], g["baseline"]
+            lines.append(
+                f"| {n} | {OP_LABEL[op]} | {median_of([r['wall_s'] for r in ours])} | "
+                f"{median_of([r['wall_s'] for r in same])} | {median_of([r['wall_s'] for r in base])} | "
+                f"{paired(ours, same)} | {paired(same, base)} | {len(same)} |"
+            )
+    return lines
 
 
 def targets(doc: dict[str, Any]) -> list[str]:
@@ -184,6 +226,8 @@ def targets(doc: dict[str, Any]) -> list[str]:
         if not g:
             continue
         rs = ratios(g["ours"], g["baseline"])
+        if not rs:
+            continue
         med = statistics.median(rs)
         lines.append(
             f"| ratio ours/baseline ≤ {TARGET_RATIO} for `{op}` at N={n_target} | median {med:.2f} "
@@ -199,7 +243,7 @@ def targets(doc: dict[str, Any]) -> list[str]:
     others = sorted({r["requests"] - route_total(r, "/environments", "GET") for r in ref})
     lines.append(
         f"| refresh: ≤ 1 list request per project (1 project) | list requests {lists}, other requests {others} | "
-        f"{'yes' if max(lists) <= 1 and max(others) == 0 else '**no**'} |"
+        f"{'yes' if ref and max(lists) <= 1 and max(others) == 0 else '**no**'} |"
     )
     rot = [(n, r) for (n, op), g in groups.items() if op == "rotate" for r in g["ours"]]
     ok = all(route_total(r, "regenerate-token") == n and r["requests"] == n for n, r in rot)
@@ -338,7 +382,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     sizes = doc["sizes"]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     for ax, op in zip(axes.flat, OPS):
-        for kind, color, marker in (("ours", "tab:red", "o"), ("baseline", "tab:blue", "s")):
+        for kind, color, marker in (("ours", "tab:red", "o"), ("baseline", "tab:blue", "s"),
+                                    ("same_state", "tab:green", "^")):
             xs, med, lo, hi = [], [], [], []
             for n in sizes:
                 runs = groups.get((n, op), {}).get(kind, [])
@@ -350,7 +395,10 @@ def plot(doc: dict[str, Any], path: Path) -> None:
                 med.append(m)
                 lo.append(m - min(walls))
                 hi.append(max(walls) - m)
-            label = "EnvironmentToken (ours)" if kind == "ours" else "no-op dynamic resources (baseline)"
+            if not xs:
+                continue
+            label = {"ours": "EnvironmentToken (ours)", "baseline": "no-op dynamic resources (baseline)",
+                     "same_state": "no-op resources with ours' state (same_state)"}[kind]
             ax.errorbar(xs, med, yerr=[lo, hi], color=color, marker=marker, capsize=3, label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -411,6 +459,11 @@ def render(doc: dict[str, Any]) -> str:
         "## Time, requests, connections",
         "",
         *main_table(doc),
+    ]
+    same = same_state_table(doc)
+    if same:
+        lines += ["", "## Same-state floor (rows of kind `same_state`)", "", *same]
+    lines += [
         "",
         "## Memory",
         "",

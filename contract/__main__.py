@@ -4,7 +4,8 @@ Variables: ``GORULES_URL``, ``GORULES_TOKEN`` (a PAT), ``GORULES_CONTRACT_PROJEC
 ``GORULES_CONTRACT_ENVIRONMENT_ID`` (a throw-away project and environment: ``--mutating``
 regenerates the environment's token and redeploys its release), and optionally
 ``GORULES_CONTRACT_HIDDEN_PROJECT_ID`` (a project the PAT may not see: the report says whether
-the BRMS answers 403 or 404 for it). Exit code: 0 when nothing
+the BRMS answers 403 or 404 for it) and ``GORULES_PAT_ID`` (the PAT's own id: its expiry is read
+by id too). Exit code: 0 when nothing
 breaks the provider, 1 when something does, 2 on bad settings.
 """
 
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = "read-only and mutating" if args.mutating else "read-only"
     print(f"GoRules BRMS contract checks ({mode}) against {url}, project {project_id}, environment {environment_id}\n")
     probe = Probe(url, pat)
-    ctx = Context(probe, project_id, environment_id, hidden_project_id=hidden)
+    ctx = Context(probe, project_id, environment_id, hidden_project_id=hidden,
+                  pat_id=os.environ.get("GORULES_PAT_ID") or None)
     results: list[Result] = []
     try:
         for check in READ_ONLY + (MUTATING if args.mutating else ()):

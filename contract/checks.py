@@ -15,9 +15,12 @@ from pydantic import ValidationError
 
 from contract.probe import Answer, Probe
 from contract.report import Result
+from gorules_tokens.instances import ENV_PAT_ID
 from gorules_tokens.models import EnvironmentListItem
+from gorules_tokens.pat_expiry import ExpiryUnreadable, parse_expiry, pat_list_items
 
 HIDDEN_PROJECT_VARIABLE = "GORULES_CONTRACT_HIDDEN_PROJECT_ID"
+PATS_PATH = "/api/personal-access-tokens"
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Context:
     project_id: str
     environment_id: str
     hidden_project_id: Optional[str] = None  # a project the PAT may not see (optional)
+    pat_id: Optional[str] = None  # the PAT's own id (GORULES_PAT_ID, optional)
     listed: Optional[Answer] = None
     cache: dict[str, Any] = field(default_factory=dict)
 
@@ -213,6 +217,49 @@ def unknown_route(ctx: Context) -> Result:
     return Result(name, "match", answer.describe(), "not a 404: a wrong gorules:apiUrl fails loudly, state is kept")
 
 
+def _expiry_of(item: Any) -> str:
+    """'never', 'a time', or raises ExpiryUnreadable: what the rollout's expiry reader sees."""
+    return "never" if parse_expiry(item) is None else "a time"
+
+
+def pat_list(ctx: Context) -> Result:
+    """The authenticated user's PATs with ``expiresAt``, read as the rollout reads them (a
+    warning aid only: nothing here can make the provider lose a token)."""
+    name = "pat-list"
+    answer = ctx.probe.ask("GET", PATS_PATH)
+    if answer.status != 200:
+        return Result(name, "differs", answer.describe(),
+                      "the rollout cannot read this PAT's expiry from the user's list (it says so; tokens are "
+                      f"unaffected); set {ENV_PAT_ID} / gorules:patId to read it by id")
+    items = pat_list_items(answer.body)
+    if items is None:
+        return Result(name, "differs", answer.describe(), "not a list of PATs: the rollout reports the expiry unread")
+    try:
+        kinds = [_expiry_of(item) for item in items]
+    except ExpiryUnreadable as exc:
+        return Result(name, "differs", f"{answer.describe()}; an item names no readable expiry ({exc})",
+                      "the rollout reports the expiry unread unless gorules:patId names a readable PAT")
+    shape = "" if isinstance(answer.body, list) else " (wrapped in an object: tolerated)"
+    observed = f"{answer.describe()}{shape}; {kinds.count('a time')} expire, {kinds.count('never')} never"
+    return Result(name, "differs" if shape else "match", observed,
+                  "" if not shape else "GoRules documents a bare array; the rollout reads this form too")
+
+
+def pat_by_id(ctx: Context) -> Result:
+    name = "pat-by-id"
+    if not ctx.pat_id:
+        return Result(name, "skipped", f"{ENV_PAT_ID} not set")
+    answer = ctx.probe.ask("GET", f"{PATS_PATH}/{ctx.pat_id}")
+    if answer.status != 200:
+        return Result(name, "differs", answer.describe(),
+                      "the rollout reports this PAT's expiry unread; check the PAT's id (gorules:patId)")
+    try:
+        kind = _expiry_of(answer.body)
+    except ExpiryUnreadable as exc:
+        return Result(name, "differs", f"{answer.describe()}; {exc}", "the rollout reports this PAT's expiry unread")
+    return Result(name, "match", f"{answer.describe()}; expiresAt: {kind}")
+
+
 READ_ONLY: tuple[Callable[[Context], Result], ...] = (
     list_environments,
     target_environment,
@@ -225,4 +272,6 @@ READ_ONLY: tuple[Callable[[Context], Result], ...] = (
     unknown_project,
     hidden_project,
     unknown_route,
+    pat_list,
+    pat_by_id,
 )

@@ -77,7 +77,9 @@ def decode(response: httpx.Response) -> Any:
         body = response.json()
     except ValueError:
         return response.text
+    # An environment's accessToken, and a PAT answer's token (GoRules sends it on creation only).
     for item in body if isinstance(body, list) else [body]:
-        if isinstance(item, dict) and isinstance(item.get("accessToken"), str):
-            register_secret(item["accessToken"])
+        for key in ("accessToken", "token"):
+            if isinstance(item, dict) and isinstance(item.get(key), str):
+                register_secret(item[key])
     return body

@@ -18,7 +18,8 @@ from localbrms.engine import DecisionEngine
 from localbrms.errors import install_error_handlers
 from localbrms.faults import FaultMiddleware, FaultRegistry
 from localbrms.metrics import MetricsMiddleware, RequestMetrics
-from localbrms.routes import admin, environments, evaluate, health, projects, releases
+from localbrms.repo import pats
+from localbrms.routes import admin, environments, evaluate, health, personal_access_tokens, projects, releases
 from localbrms.routing import RouteTable
 from localbrms.store import Store
 
@@ -59,14 +60,16 @@ def create_app(db_path: Path | str, admin_pat: str, tracker: ConnectionTracker |
         lifespan=lifespan,
     )
     api.state.store = store
-    api.state.auth = Authenticator(store, admin_pat)
+    with store.write() as conn:
+        admin_row = pats.register_admin(conn, admin_pat)
+    api.state.auth = Authenticator(store, admin_pat, admin_row["id"])
     api.state.engine = DecisionEngine()
     api.state.organisation_id = store.organisation_id()
     api.state.metrics = metrics = RequestMetrics(tracker)
     api.state.faults = faults = FaultRegistry()
     api.state.deploy_modes = DeployModeSwitch()
     install_error_handlers(api)
-    modules = (health, projects, environments, releases, evaluate, admin)
+    modules = (health, projects, environments, releases, evaluate, personal_access_tokens, admin)
     for module in modules:
         api.include_router(module.router)
     table = RouteTable(route for module in modules for route in module.router.routes)

@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     pat.add_argument("--projects", help="comma-separated project ids the token is limited to")
     pat.add_argument("--name")
+    pat.add_argument("--expires-at", help="ISO 8601 time the token expires (default: never)")
     pat.add_argument("--json", action="store_true", help="print JSON (default: the token only)")
 
     dep = sub.add_parser(
@@ -123,10 +124,22 @@ def _cmd_pat(args: argparse.Namespace) -> int:
             print("error: --projects must be project ids (UUIDs)", file=sys.stderr)
             return 2
         projects = [p for p in parsed if p is not None]
+    expires_at = None
+    if args.expires_at:
+        from datetime import datetime
+
+        from localbrms.schemas import iso_expiry
+
+        try:
+            expires_at = iso_expiry(datetime.fromisoformat(args.expires_at.replace("Z", "+00:00")))
+        except ValueError:
+            print("error: --expires-at must be an ISO 8601 time such as 2027-01-31T00:00:00Z", file=sys.stderr)
+            return 2
     store = Store(args.db)
     try:
         with store.write() as conn:
-            token, row = pats.create(conn, permissions=permissions, projects=projects, name=args.name)
+            token, row = pats.create(conn, permissions=permissions, projects=projects, name=args.name,
+                                     expires_at=expires_at)
     finally:
         store.close()
     result: dict[str, Any] = {
@@ -134,6 +147,7 @@ def _cmd_pat(args: argparse.Namespace) -> int:
         "token": token,
         "permissions": sorted(set(permissions)),
         "projects": projects,
+        "expiresAt": row["expires_at"],
     }
     print(json.dumps(result, indent=2) if args.json else token)
     return 0

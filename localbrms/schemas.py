@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Literal
 from uuid import UUID
 
@@ -65,7 +66,22 @@ class EvaluateRequest(Body):
     trace: bool = False
 
 
-class PatCreate(Body):
+def iso_expiry(moment: datetime | None) -> str | None:
+    """``expiresAt`` as BRMS (Node) writes timestamps; a naive time is taken as UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class PatExpiry(Body):
+    """When a PAT expires (null: never); a time in the past makes it expired at once."""
+
+    expires_at: datetime | None = Field(default=None, alias="expiresAt")
+
+
+class PatCreate(PatExpiry):
     permissions: list[str] = Field(min_length=1)
     projects: list[UUID] | None = None
     name: str | None = Field(default=None, max_length=200)

@@ -137,9 +137,13 @@ CREATE TABLE IF NOT EXISTS pats (
     token_hash  TEXT NOT NULL UNIQUE,
     permissions TEXT NOT NULL,
     projects    TEXT,
-    created_at  TEXT NOT NULL
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT
 );
 """
+# Columns added after a table's first release: (table, column, declaration). A database file
+# of an earlier localbrms gets them on open (CREATE TABLE IF NOT EXISTS keeps the old table).
+ADDED_COLUMNS = (("pats", "expires_at", "TEXT"),)
 
 
 class Store:
@@ -204,6 +208,10 @@ class Store:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            for table, column, declaration in ADDED_COLUMNS:
+                present = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             row = conn.execute("SELECT value FROM meta WHERE key = 'organisation_id'").fetchone()
             if row is None:
                 conn.execute(

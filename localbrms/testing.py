@@ -254,12 +254,29 @@ class LocalBRMSServer:
         """Create a fresh demo project (or reuse ``project_key``); see README for the shape."""
         return self.admin("POST", "/seed", {"projectKey": project_key} if project_key else None)  # type: ignore[no-any-return]
 
-    def create_pat(self, permissions: list[str], projects: list[str] | None = None) -> str:
-        """A new PAT holding exactly ``permissions`` (optionally limited to ``projects``)."""
-        body: dict[str, Any] = {"permissions": list(permissions)}
+    def create_pat(
+        self, permissions: list[str], projects: list[str] | None = None, expires_at: str | None = None
+    ) -> str:
+        """A new PAT holding exactly ``permissions`` (optionally limited to ``projects``, expiring
+        at ``expires_at``, ISO 8601)."""
+        return str(self.create_pat_record(permissions, projects, expires_at)["token"])
+
+    def create_pat_record(
+        self, permissions: list[str], projects: list[str] | None = None, expires_at: str | None = None
+    ) -> dict[str, Any]:
+        """As :meth:`create_pat`, the whole answer: ``id``, ``token``, ``expiresAt``, …"""
+        body: dict[str, Any] = {"permissions": list(permissions), "expiresAt": expires_at}
         if projects is not None:
             body["projects"] = list(projects)
-        return str(self.admin("POST", "/pats", body)["token"])
+        return self.admin("POST", "/pats", body)  # type: ignore[no-any-return]
+
+    def admin_pat_id(self) -> str:
+        """The id under which the admin PAT (``pat``) is listed."""
+        return str(self.admin("GET", "/info")["adminPatId"])
+
+    def set_pat_expiry(self, pat_id: str, expires_at: str | None) -> dict[str, Any]:
+        """Seeds when a PAT expires (None: never); a past time expires it at once."""
+        return self.admin("PUT", f"/pats/{pat_id}/expiry", {"expiresAt": expires_at})  # type: ignore[no-any-return]
 
     def metrics(self) -> dict[str, Any]:
         return self.admin("GET", "/metrics")  # type: ignore[no-any-return]

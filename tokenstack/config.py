@@ -48,9 +48,9 @@ class EnvironmentEntry:
         return identity(self.inputs.project_id, self.inputs.environment_id, self.inputs.instance, None, registry)
 
 
-def _describe(index: int, raw: Any) -> str:
+def _describe(index: int, raw: Any, source: str = CONFIG_KEY) -> str:
     name = raw.get("name") if isinstance(raw, dict) else None
-    return f"{CONFIG_KEY}[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
+    return f"{source}[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
 
 
 def _parse_entry(
@@ -86,29 +86,33 @@ def _parse_entry(
     return EnvironmentEntry(name=name, inputs=inputs, given=given, aliases=tuple(aliases)), []
 
 
-def parse_environments(raw: Any, instances: Instances | Collection[str] | None = None) -> list[EnvironmentEntry]:
+def parse_environments(
+    raw: Any, instances: Instances | Collection[str] | None = None, source: str = CONFIG_KEY
+) -> list[EnvironmentEntry]:
     """Validates the raw config value; raises StackConfigError naming every bad field.
 
     ``instances``: the configured instances (or just their names), which an entry's
     ``instance`` must be one of (None: not checked here); given as ``Instances``, two entries
-    are one environment when they resolve to one BRMS URL, however it is spelled."""
+    are one environment when they resolve to one BRMS URL, however it is spelled.
+    ``source`` names where the list came from in every message: the config key, or the
+    environments file as the config names it."""
     registry = instances if isinstance(instances, Instances) else None
     if registry is not None:
         instances = registry.named
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise StackConfigError(f"{CONFIG_KEY}: must be a list of objects with name, projectId, environmentId")
+        raise StackConfigError(f"{source}: must be a list of objects with name, projectId, environmentId")
     problems: list[str] = []
     entries: list[EnvironmentEntry] = []
     names: dict[str, str] = {}  # name or alias -> the entry that uses it
     owners: dict[tuple[Optional[str], str, str], str] = {}  # identity -> the entry that owns it
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
-            problems.append(f"{_describe(index, item)}: must be an object")
+            problems.append(f"{_describe(index, item, source)}: must be an object")
             continue
         entry, found = _parse_entry(item, instances)
-        here = _describe(index, item)
+        here = _describe(index, item, source)
         problems.extend(f"{here}: field '{where}': {reason}" for where, reason in found)
         if entry is None:
             continue
@@ -126,5 +130,6 @@ def parse_environments(raw: Any, instances: Instances | Collection[str] | None =
         owners.setdefault(key, here)
         entries.append(entry)
     if problems:
-        raise StackConfigError("invalid stack config:\n  " + "\n  ".join(problems))
+        where = "stack config" if source == CONFIG_KEY else f"environments file {source!r}"
+        raise StackConfigError(f"invalid {where}:\n  " + "\n  ".join(problems))
     return entries

@@ -10,10 +10,12 @@ import pulumi
 from gorules_tokens import EnvironmentToken
 from gorules_tokens.errors import ConfigError
 from gorules_tokens.instances import Instances, parse_instances
+from gorules_tokens.pat_expiry import pat_warn_days
 from gorules_tokens.consumer_config import CONFIG_KEY as CONSUMERS_KEY
 from gorules_tokens.consumer_config import ConsumersConfigError, parse_consumers
 from gorules_tokens.stack_outputs import EXPORTED_ATTRIBUTES, export_token_stack_outputs
 from tokenstack.config import CONFIG_KEY, StackConfigError, parse_environments
+from tokenstack.environments_file import FILE_KEY, environments_source
 from tokenstack.provider import token_provider
 
 
@@ -29,16 +31,33 @@ def configured_instances() -> Instances:
     them only when it calls). PATs are not needed here and are not validated."""
     gorules = pulumi.Config("gorules")
     try:
-        return parse_instances(gorules.get("apiUrl"), None, gorules.get_object("instances"))
+        return parse_instances(gorules.get("apiUrl"), None, gorules.get_object("instances"),
+                               pat_id=gorules.get("patId"))
     except ConfigError as exc:
         raise pulumi.RunError(f"invalid BRMS config: {exc.message}") from None
+
+
+def check_pat_warn_days(config: pulumi.Config) -> None:
+    """``gorules-tokens:patWarnDays`` is read by the rollout; a typo fails the preview here."""
+    try:
+        pat_warn_days(config.get("patWarnDays"))
+    except ConfigError as exc:
+        raise pulumi.RunError(f"invalid config: {exc.message}") from None
+
+
+def project_dir() -> Path:
+    """The folder of Pulumi.yaml (the engine tells the program), else the working folder."""
+    root = pulumi.get_root_directory()
+    return Path(root) if root else Path.cwd()
 
 
 def run() -> None:
     config = pulumi.Config()
     instances = configured_instances()
+    check_pat_warn_days(config)
     try:
-        entries = parse_environments(config.get_object(CONFIG_KEY), instances)
+        source = environments_source(config.get_object(CONFIG_KEY), config.get(FILE_KEY), project_dir())
+        entries = parse_environments(source.raw, instances, source.label)
         # Checked here so a bad consumers list fails the preview, before any token is touched.
         parse_consumers(config.get_object(CONSUMERS_KEY), [e.name for e in entries], base=Path.cwd(),
                         token_stack=(pulumi.get_project(), pulumi.get_stack()))

@@ -1,7 +1,7 @@
 """``/_localbrms/*``: operations for tests and benchmarks (admin PAT only, never faulted).
 
-Metrics, fault rules, the deploy answer mode, PAT creation, seeding, approving change
-requests and pointing a Deployment at an S3 bucket.
+Metrics, fault rules, the deploy answer mode, PAT creation and expiry, seeding, approving
+change requests and pointing a Deployment at an S3 bucket.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from localbrms.object_storage import StorageConfigError
 from localbrms.repo import deployments, environments, pats
 from localbrms.routes.common import store
 from localbrms.routes.releases import deployed_answer
-from localbrms.schemas import DeploymentStorage, PatCreate, SeedRequest
+from localbrms.schemas import DeploymentStorage, PatCreate, PatExpiry, SeedRequest, iso_expiry
 from localbrms.seed import seed
 
 router = APIRouter(prefix="/_localbrms", dependencies=[Depends(require_admin)])
@@ -41,7 +41,8 @@ def _deploy_modes(request: Request) -> DeployModeSwitch:
 
 @router.get("/info")
 async def info(request: Request) -> dict[str, Any]:
-    return {"version": __version__, "pid": os.getpid(), "db": str(store(request).path)}
+    return {"version": __version__, "pid": os.getpid(), "db": str(store(request).path),
+            "adminPatId": request.app.state.auth.admin_pat_id}
 
 
 @router.get("/metrics")
@@ -91,13 +92,25 @@ async def set_deploy_mode(request: Request, body: DeployMode) -> dict[str, Any]:
 def create_pat(request: Request, body: PatCreate) -> dict[str, Any]:
     projects = [str(p) for p in body.projects] if body.projects is not None else None
     with store(request).write() as conn:
-        token, row = pats.create(conn, permissions=body.permissions, projects=projects, name=body.name)
+        token, row = pats.create(conn, permissions=body.permissions, projects=projects, name=body.name,
+                                 expires_at=iso_expiry(body.expires_at))
     return {
         "id": row["id"],
         "token": token,
         "permissions": sorted(set(body.permissions)),
         "projects": projects,
+        "expiresAt": row["expires_at"],
     }
+
+
+@router.put("/pats/{patId}/expiry")
+def set_pat_expiry(request: Request, patId: str, body: PatExpiry) -> dict[str, Any]:
+    """Seeds a PAT's expiry (the admin PAT's too: its id is in ``/_localbrms/info``)."""
+    with store(request).write() as conn:
+        row = pats.set_expiry(conn, patId, iso_expiry(body.expires_at))
+    if row is None:
+        raise not_found("Personal access token")
+    return {"id": row["id"], "expiresAt": row["expires_at"]}
 
 
 @router.post("/seed", status_code=201)

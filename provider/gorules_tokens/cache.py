@@ -1,20 +1,25 @@
-"""Short-lived, single-flight cache of environment lists.
+"""Single-flight cache of environment lists, for one provider process (one operation).
 
 The BRMS has no GET-by-id for environments, so reading one token means listing
 the whole project. A ``pulumi refresh`` of N tokens in one project would cost N
 identical list calls; the provider process serves up to 4 RPCs at once on
 threads, so this cache is thread-safe and single-flight: concurrent readers of
-the same (base_url, project) wait for one request. Entries live a few seconds
-only, and any regenerate/deploy in that project invalidates them.
+the same (base_url, project) wait for one request.
+
+How long a list is kept: for the rest of the process, which the engine starts for one
+operation (one ``refresh``, ``up`` or ``destroy``) and stops after it. The promise is one list
+per project per operation, whatever the load: a wall-clock lifetime (5 s until issue 25) broke
+it on a loaded machine, where one refresh of a project's tokens outlived it and listed again.
+What this process changes itself (a regenerate or deploy in that project) invalidates the
+project's list, so no call reads a list older than its own process's last change there.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Hashable, Optional, TypeVar
+from typing import Callable, Generic, Hashable, TypeVar
 
 from .errors import BrmsError
 
@@ -24,28 +29,21 @@ T = TypeVar("T")
 @dataclass
 class _Entry(Generic[T]):
     future: "Future[T]" = field(default_factory=Future)
-    expires_at: Optional[float] = None  # None while in flight
 
 
 class SingleFlightCache(Generic[T]):
-    def __init__(self, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl = ttl
-        self._clock = clock
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[Hashable, _Entry[T]] = {}
 
     def get(self, key: Hashable, loader: Callable[[], T]) -> T:
-        """Return a fresh cached value, wait for an in-flight load, or load."""
+        """Return the cached value, wait for an in-flight load, or load."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry.expires_at is not None and entry.expires_at <= self._clock():
-                del self._entries[key]
-                entry = None
             owner = entry is None
-            if owner:
+            if entry is None:
                 entry = _Entry()
                 self._entries[key] = entry
-        assert entry is not None
         if not owner:
             try:
                 return entry.future.result()
@@ -56,14 +54,12 @@ class SingleFlightCache(Generic[T]):
         try:
             value = loader()
         except BaseException as exc:
+            # Failures are not kept: the next reader tries again (its own retries included).
             with self._lock:
                 if self._entries.get(key) is entry:
                     del self._entries[key]
             entry.future.set_exception(exc)
             raise
-        with self._lock:
-            if self._entries.get(key) is entry:
-                entry.expires_at = self._clock() + self._ttl
         entry.future.set_result(value)
         return value
 

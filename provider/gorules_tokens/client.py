@@ -34,6 +34,8 @@ _MAX_MESSAGE = 500
 OP_LIST = "list-environments"
 OP_REGENERATE = "regenerate-token"
 OP_DEPLOY = "deploy-release"
+OP_GET_PAT = "get-personal-access-token"
+OP_LIST_PATS = "list-personal-access-tokens"
 
 _AUTH_HINT = (
     "Check the personal access token ({source}) and that it grants the environments permissions "
@@ -48,10 +50,18 @@ _DEPLOY_FORBIDDEN_HINT = (
 )
 
 
+_PAT_REFUSED_HINT = (
+    "The BRMS refuses the personal access token ({source}): it may have expired or been revoked; "
+    "create a new one in the BRMS (Profile, Personal access token) and configure it"
+)
+
+
 def _hint(operation: str, status: int, pat_source: str) -> Optional[str]:
     """``pat_source`` names the setting the PAT came from (the default's or an instance's)."""
     if operation == OP_DEPLOY and status == 403:
         return _DEPLOY_FORBIDDEN_HINT.format(source=pat_source)
+    if operation in (OP_GET_PAT, OP_LIST_PATS):
+        return _PAT_REFUSED_HINT.format(source=pat_source) if status == 401 else None
     return _AUTH_HINT.format(source=pat_source) if status in (401, 403) else None
 
 
@@ -128,18 +138,22 @@ def _brms_message(response: httpx.Response) -> tuple[Optional[str], str, bool]:
 
 
 def _decoded(response: httpx.Response) -> Any:
-    """The JSON body (ValueError if it is none), with every ``accessToken`` in it registered
-    for scrubbing first, wherever it sits: an error body that echoes a freshly minted token
-    (in a field and in its message) must not print it."""
+    """The JSON body (ValueError if it is none), with every ``accessToken`` (and a PAT
+    answer's ``token``, which GoRules sends on creation only) in it registered for scrubbing
+    first, wherever it sits: an error body that echoes a freshly minted token (in a field and
+    in its message) must not print it."""
     body = response.json()
     _register_tokens(body)
     return body
 
 
+_SECRET_KEYS = frozenset({"accessToken", "token"})
+
+
 def _register_tokens(value: Any) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "accessToken" and isinstance(item, str):
+            if key in _SECRET_KEYS and isinstance(item, str):
                 register_secret(item)
             else:
                 _register_tokens(item)
@@ -236,6 +250,17 @@ class BrmsClient:
         finally:
             self._mutated(project_id)
         return parse_deploy_outcome(_lenient_body(response), response.status_code)
+
+    def get_personal_access_token(self, pat_id: str) -> Any:
+        """``GET /api/personal-access-tokens/{patId}``: the decoded body as the BRMS sent it
+        (GoRules documents an object with ``expiresAt``; ``pat_expiry`` reads it leniently)."""
+        path = f"/api/personal-access-tokens/{quote(pat_id, safe='')}"
+        return self._call(OP_GET_PAT, "GET", path, project_id=None, environment_id=None, idempotent=True)
+
+    def list_personal_access_tokens(self) -> Any:
+        """``GET /api/personal-access-tokens``: the authenticated user's PATs, decoded as sent."""
+        return self._call(OP_LIST_PATS, "GET", "/api/personal-access-tokens", project_id=None,
+                          environment_id=None, idempotent=True)
 
     # -- plumbing ----------------------------------------------------------
 

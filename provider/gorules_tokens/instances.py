@@ -26,6 +26,9 @@ For CI without stack config: ``GORULES_INSTANCES`` holds the same map as JSON (u
 ``gorules:instances`` is not set), and ``GORULES_TOKEN_<NAME>`` the PAT of instance NAME
 (upper-cased, every character other than a letter or digit as ``_``) when the map has none.
 
+An instance may name its PAT's id (``patId``; ``gorules:patId`` / ``GORULES_PAT_ID`` for the
+default), which is not a secret: ``pat_expiry`` then reads that PAT's own expiry.
+
 Validation is lazy, as for the default instance: ``check`` and ``diff`` need URLs only, and
 an instance without a PAT fails at the first call that sends one, naming its config key.
 Messages never repeat a PAT or the raw map (it may hold PATs); they name keys and URLs.
@@ -53,10 +56,15 @@ from .errors import ConfigError
 INSTANCES_KEY = "gorules:instances"
 ENV_INSTANCES = "GORULES_INSTANCES"
 ENV_INSTANCE_TOKEN_PREFIX = "GORULES_TOKEN_"
+CONFIG_PAT_ID_KEY = "gorules:patId"
+ENV_PAT_ID = "GORULES_PAT_ID"
+# A PAT's id goes into a URL path: GoRules' are UUIDs; any path-safe id is accepted.
+PAT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+PAT_ID_RULE = "must be the PAT's id (a UUID in GoRules: letters, digits, '-' or '_', at most 128)"
 # The alphabet of stack-config entry names (they become URNs), so both read the same.
 INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 NAME_RULE = "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"
-_INSTANCE_KEYS = ("apiUrl", "token")
+_INSTANCE_KEYS = ("apiUrl", "token", "patId")
 
 
 def env_token_var(name: str) -> str:
@@ -74,6 +82,8 @@ class Instance:
     token_key: str
     token_env: str
     token: Optional[str] = field(default=None, repr=False)
+    pat_id: Optional[str] = None  # the PAT's id in the BRMS (not a secret), when configured
+    pat_id_key: str = CONFIG_PAT_ID_KEY
 
     @property
     def label(self) -> str:
@@ -120,7 +130,7 @@ def _parse_instance(name: Any, spec: Any, source: str) -> Instance:
         raise ConfigError(f"{key}: must be an object with apiUrl and token")
     unknown = sorted(str(k)[:40] for k in spec if k not in _INSTANCE_KEYS)
     if unknown:
-        raise ConfigError(f"{key}: unknown setting(s) {', '.join(unknown)} (allowed: apiUrl, token)")
+        raise ConfigError(f"{key}: unknown setting(s) {', '.join(unknown)} (allowed: {', '.join(_INSTANCE_KEYS)})")
     url = spec.get("apiUrl")
     if url is None:
         raise ConfigError(f"{key}.apiUrl is required")
@@ -131,8 +141,18 @@ def _parse_instance(name: Any, spec: Any, source: str) -> Instance:
     token = spec.get("token")
     if token is not None and not isinstance(token, str):
         raise ConfigError(f"{key}.token must be a string")
+    pat_id_key = f"{key}.patId"
     return Instance(name=name, url=normalised, url_key=f"{key}.apiUrl", token_key=f"{INSTANCES_KEY}.{name}.token",
-                    token_env=env_token_var(name), token=token or None)
+                    token_env=env_token_var(name), token=token or None,
+                    pat_id=_pat_id(spec.get("patId"), pat_id_key), pat_id_key=pat_id_key)
+
+
+def _pat_id(raw: Any, key: str) -> Optional[str]:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or not PAT_ID.fullmatch(raw):
+        raise ConfigError(f"{key}: {PAT_ID_RULE}")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -185,9 +205,11 @@ def parse_instances(
     token: Optional[str],
     raw_instances: Any,
     environ: Optional[Mapping[str, str]] = None,
+    pat_id: Optional[str] = None,
 ) -> Instances:
     """Build the instances from stack config values (else the environment); ConfigError
-    naming the key of the first problem. PATs are kept raw here and validated when used."""
+    naming the key of the first problem. PATs are kept raw here and validated when used.
+    ``pat_id``: ``gorules:patId`` (else ``GORULES_PAT_ID``), the default PAT's id."""
     env = os.environ if environ is None else environ
     url_key, raw_url = (CONFIG_URL_KEY, api_url) if api_url else (ENV_URL, env.get(ENV_URL))
     default_url = None
@@ -196,8 +218,15 @@ def parse_instances(
             default_url = normalize_base_url(raw_url)
         except ConfigError as exc:
             raise ConfigError(f"{url_key}: {exc.message}") from None
+    if pat_id:
+        pat_id_key, raw_pat_id = CONFIG_PAT_ID_KEY, pat_id
+    elif env.get(ENV_PAT_ID):
+        pat_id_key, raw_pat_id = ENV_PAT_ID, env[ENV_PAT_ID]
+    else:
+        pat_id_key, raw_pat_id = f"{CONFIG_PAT_ID_KEY} / {ENV_PAT_ID}", None  # where to set it
     default = Instance(name=None, url=default_url, url_key=url_key, token_key=CONFIG_TOKEN_KEY,
-                       token_env=ENV_TOKEN, token=token or None)
+                       token_env=ENV_TOKEN, token=token or None,
+                       pat_id=_pat_id(raw_pat_id, pat_id_key), pat_id_key=pat_id_key)
 
     source, raw = INSTANCES_KEY, raw_instances
     if raw is None and env.get(ENV_INSTANCES):

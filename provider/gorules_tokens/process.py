@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from .models import EnvironmentListItem
     from .retry import RetryPolicy
 
-LIST_CACHE_TTL = 5.0
-
 
 class RunLedger:
     """What this run (one plugin process) has seen, for the rules that span resources.
@@ -87,7 +85,6 @@ class ProcessState:
         self,
         http_settings: Optional[HttpSettings] = None,
         policy: Optional[RetryPolicy] = None,
-        cache_ttl: float = LIST_CACHE_TTL,
         transport: Optional[Any] = None,
     ) -> None:
         self._http_settings = http_settings
@@ -95,7 +92,7 @@ class ProcessState:
         self._pool: Optional[HttpPool] = None
         self.ledger = RunLedger()
         self.outages = OutageRegistry()
-        self.list_cache: SingleFlightCache[list[EnvironmentListItem]] = SingleFlightCache(ttl=cache_ttl)
+        self.list_cache: SingleFlightCache[list[EnvironmentListItem]] = SingleFlightCache()
         self._policy = policy
 
     @property

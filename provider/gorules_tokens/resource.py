@@ -10,6 +10,13 @@ from pulumi.dynamic import Resource
 from .claims import claim
 from .fields import INPUTS, OUTPUTS, SECRET_OUTPUTS
 from .provider import EnvironmentTokenProvider
+from .schedule import next_rotation_at
+
+# Computed in the program from ``rotated_at`` and ``rotate_after``, by the provider's own rule,
+# instead of waited for: in a preview the SDK marks every null output unknown, so without a
+# ``rotate_after`` (a stored null) it read ``[unknown]`` in every no-change plan. Computed, it is
+# known exactly when ``rotated_at`` is, i.e. unknown only where the token changes.
+DERIVED = "next_rotation_at"
 
 
 def _claimed(resource_name: str, ids: list) -> str:
@@ -80,9 +87,26 @@ class EnvironmentToken(Resource, module="gorules", name="EnvironmentToken"):
         # An input's echo (``token.keepers``) therefore exists only when the input was given.
         props: dict = {f.name: given[f.name] for f in INPUTS if given[f.name] is not None}
         # Output-only properties must be present (as None) to get resolvers.
-        props.update({name: None for name in self.resolved_outputs})
+        derive = DERIVED in self.resolved_outputs
+        props.update({name: None for name in self.resolved_outputs if name != DERIVED})
+        if derive:
+            props["rotated_at"] = None
         # Merged here so no caller can forget to keep the token secret.
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS))
         )
         super().__init__(EnvironmentTokenProvider(), resource_name, props, opts)
+        if derive:
+            self.next_rotation_at = pulumi.Output.all(self.rotated_at, rotate_after).apply(_next_rotation)
+
+
+def _next_rotation(values: list) -> Optional[str]:
+    """The provider's ``next_rotation_at`` (see ``update``): None without a period or a
+    readable ``rotated_at``."""
+    rotated_at, rotate_after = values
+    if not rotated_at:
+        return None
+    try:
+        return next_rotation_at(rotated_at, rotate_after)
+    except ValueError:
+        return None

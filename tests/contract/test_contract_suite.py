@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 READ_ONLY_CHECKS = [
     "list-environments", "target-environment", "access-token-in-list", "release-in-list", "approval-fields",
     "auth-missing-pat", "auth-wrong-pat", "error-body-shape", "unknown-project", "project-outside-pat", "unknown-route",
+    "pat-list", "pat-by-id",
 ]
 
 pytestmark = pytest.mark.timeout(300)
@@ -64,13 +65,16 @@ def verdicts(results: list[dict[str, Any]]) -> dict[str, str]:
 
 def test_read_only_checks_all_match_localbrms(brms: LocalBRMSServer, tmp_path: Path) -> None:
     seeded = brms.seed()
+    brms.set_pat_expiry(brms.admin_pat_id(), "2027-06-01T00:00:00Z")
     brms.reset_metrics()
-    code, out, results = run(brms, seeded, "production", tmp_path)
+    code, out, results = run(brms, seeded, "production", tmp_path, GORULES_PAT_ID=brms.admin_pat_id())
+    brms.set_pat_expiry(brms.admin_pat_id(), None)
     assert code == 0, out
     assert [r["check"] for r in results] == READ_ONLY_CHECKS
     found = verdicts(results)
     assert found.pop("project-outside-pat") == "skipped" and set(found.values()) == {"match"}, out
-    assert "10 matched, 0 differ, 0 break the provider, 1 skipped" in out
+    assert "12 matched, 0 differ, 0 break the provider, 1 skipped" in out
+    assert "[ok]      pat-by-id: HTTP 200, JSON object; expiresAt: a time" in out
     assert "[ok]      unknown-route" in out
     # read-only means it: nothing was regenerated or deployed
     assert brms.request_count(method="POST") == 0
@@ -123,6 +127,20 @@ def test_a_mismatch_that_breaks_the_provider_fails_the_run(brms: LocalBRMSServer
     found = verdicts(results)
     assert found["list-environments"] == "breaks" and found["unknown-route"] == "match", out
     assert "[BREAKS]  list-environments" in out and "every refresh, adopt and revoke fails" in out
+
+
+def test_a_brms_without_the_pat_endpoints_differs_and_breaks_nothing(brms: LocalBRMSServer, tmp_path: Path) -> None:
+    """The PAT's expiry is a warning aid: a BRMS that does not serve it is reported, exit 0."""
+    seeded = brms.seed()
+    brms.add_fault(method="GET", path="/api/personal-access-tokens*", status=404, message="Route not found")
+    try:
+        code, out, results = run(brms, seeded, "staging", tmp_path, GORULES_PAT_ID=brms.admin_pat_id())
+    finally:
+        brms.clear_faults()
+    assert code == 0, out
+    found = verdicts(results)
+    assert found["pat-list"] == "differs" and found["pat-by-id"] == "differs", out
+    assert "cannot read this PAT's expiry" in out and "tokens are unaffected" in out
 
 
 def test_missing_settings_exit_2(brms: LocalBRMSServer, tmp_path: Path) -> None:

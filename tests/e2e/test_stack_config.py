@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from pulumi import automation as auto
 
-from support.brms import env_by_name, requests_made
+from gorules_tokens.schedule import next_rotation_at
+from support.brms import config_entry, env_by_name, quiet, requests_made
+from support.plans import unknown_outputs
 
 pytestmark = pytest.mark.engine
 
@@ -41,3 +43,16 @@ def test_stack_outputs_have_the_documented_shape(token_stack, seeded, brms) -> N
         assert set(outputs[plain].value) == {"staging"}
     assert outputs["brmsUrls"].value == {"staging": brms.url}
     assert outputs["fingerprints"].value["staging"].startswith("sha256:")
+
+
+def test_a_no_change_preview_shows_no_unknown_output(token_stack, seeded, brms) -> None:
+    # Without rotateAfter the stored nextRotationAt is null, which the SDK turned into
+    # [unknown] in every preview (0.2.0 too); with it, a timestamp.
+    ts = token_stack([config_entry(seeded, "staging"), config_entry(seeded, "production", rotateAfter="30d")])
+    ts.up(settled=False)  # the plan is checked here, by this test's own assertions
+    events: list = []
+    ts.stack.preview(expect_no_changes=True, on_output=quiet, on_event=events.append)
+    assert unknown_outputs(events) == []
+    outputs = ts.masked_outputs()
+    assert outputs["nextRotationAt"]["staging"] is None
+    assert outputs["nextRotationAt"]["production"] == next_rotation_at(outputs["rotatedAt"]["production"], "30d")

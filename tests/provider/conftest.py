@@ -202,9 +202,9 @@ def make_provider(monkeypatch: pytest.MonkeyPatch, fake_brms: FakeBRMS, clock: F
     monkeypatch.setenv("GORULES_TOKEN", fake_brms.pat)
     states: list[ProcessState] = []
 
-    def factory(cache_ttl: float = 5.0) -> EnvironmentTokenProvider:
-        state = ProcessState(http_settings=HttpSettings(), policy=fast_policy(sleeps),
-                             cache_ttl=cache_ttl, transport=fake_brms.transport)
+    def factory() -> EnvironmentTokenProvider:
+        """One provider process, i.e. one operation: its own list cache."""
+        state = ProcessState(http_settings=HttpSettings(), policy=fast_policy(sleeps), transport=fake_brms.transport)
         states.append(state)
         return EnvironmentTokenProvider(state=state, clock=clock)
 

@@ -8,27 +8,20 @@ from gorules_tokens.cache import SingleFlightCache
 from gorules_tokens.errors import BrmsError
 
 
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-
-def test_ttl_and_invalidate():
-    clock = Clock()
-    cache = SingleFlightCache(ttl=5.0, clock=clock)
+def test_kept_for_the_process_until_invalidated(monkeypatch):
+    cache = SingleFlightCache()
     loads = []
     loader = lambda: loads.append(1) or len(loads)
     assert cache.get("k", loader) == 1
-    clock.t = 4.9
+    # However long the operation runs (a loaded machine), the list is not fetched again.
+    later = time.monotonic() + 3600
+    monkeypatch.setattr(time, "monotonic", lambda: later)
     assert cache.get("k", loader) == 1
-    clock.t = 5.0
-    assert cache.get("k", loader) == 2
     cache.invalidate("k")
-    assert cache.get("k", loader) == 3
-    assert cache.get("other", loader) == 4
+    assert cache.get("k", loader) == 2
+    assert cache.get("other", loader) == 3
+    cache.clear()
+    assert cache.get("k", loader) == 4
 
 
 def waiting_on_the_flight(threads: list[threading.Thread], expected: int, timeout: float = 10.0) -> None:
@@ -51,8 +44,8 @@ def waiting_on_the_flight(threads: list[threading.Thread], expected: int, timeou
 
 
 def test_single_flight_under_concurrency():
-    # ttl=0: a thread that came after the load would load again, so one load proves they all waited.
-    cache = SingleFlightCache(ttl=0.0)
+    # Every thread is blocked in the one load before it ends, so one load proves they all waited.
+    cache = SingleFlightCache()
     release = threading.Event()
     loads = []
 
@@ -73,7 +66,7 @@ def test_single_flight_under_concurrency():
 
 
 def test_errors_reach_waiters_and_are_not_cached():
-    cache = SingleFlightCache(ttl=5.0)
+    cache = SingleFlightCache()
     gate = threading.Event()
     loads = []
 
@@ -104,7 +97,7 @@ def test_errors_reach_waiters_and_are_not_cached():
 
 
 def test_invalidate_during_flight_does_not_keep_stale_value():
-    cache = SingleFlightCache(ttl=5.0)
+    cache = SingleFlightCache()
     values = iter(["stale", "fresh"])
 
     def loader():

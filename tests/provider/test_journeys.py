@@ -63,7 +63,7 @@ def test_read_keeps_state_on_a_404_that_is_not_the_brms_saying_gone(fake_brms, m
     original = fake_brms.handler
     fake_brms.handler = lambda request: answer if request.method == "GET" else original(request)
     with pytest.raises(BrmsError) as info:
-        make_provider(cache_ttl=0).read(state.id, state.outs)
+        make_provider().read(state.id, state.outs)
     assert info.value.status == 404 and f"at {FAKE_URL}/api/projects/" in str(info.value)
 
 
@@ -71,7 +71,7 @@ def test_a_404_for_the_project_never_drops_the_token(fake_brms, make_provider, p
     """Issue 19 item 1: even the BRMS's own "Project not found" may mean a PAT limited to other
     projects; dropping would make the next `up` regenerate. Only a list without the
     environment drops it."""
-    provider = make_provider(cache_ttl=0)
+    provider = make_provider()
     state = created(fake_brms, provider, props_for)
     fake_brms.project_exists = False  # {"statusCode": 404, "message": "Project not found"}
     with pytest.raises(BrmsError) as info:
@@ -87,7 +87,7 @@ def test_a_404_for_the_project_never_drops_the_token(fake_brms, make_provider, p
 
 
 def test_a_404_for_the_project_is_never_a_revoke(fake_brms, make_provider, props_for):
-    provider = make_provider(cache_ttl=0)
+    provider = make_provider()
     state = created(fake_brms, provider, props_for, revoke_on_delete=True)
     fake_brms.project_exists = False
     with pytest.raises(BrmsError) as info:
@@ -141,7 +141,7 @@ def test_delete_after_a_move_does_not_revoke_on_the_new_brms(fake_brms, make_pro
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_refresh_and_destroy_refusals_say_which_pat_and_the_fix(fake_brms, make_provider, props_for, status):
-    provider = make_provider(cache_ttl=0)
+    provider = make_provider()
     state = created(fake_brms, provider, props_for, revoke_on_delete=True)
     for call in (lambda: provider.read(state.id, state.outs), lambda: provider.delete(state.id, state.outs)):
         fake_brms.fault("GET", "environments$", status=status)

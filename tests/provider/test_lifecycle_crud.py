@@ -202,7 +202,7 @@ def test_read_never_blanks_token_when_list_hides_it(fake_brms, make_provider, pr
 
 
 def test_read_when_environment_gone(fake_brms, make_provider, props_for):
-    provider = make_provider(cache_ttl=0)
+    provider = make_provider()
     created = provider.create(props_for(fake_brms.project_id, fake_brms.staging))
     fake_brms.envs[fake_brms.staging]["deletedAt"] = "2025-02-01T00:00:00Z"
     gone = provider.read(created.id, created.outs)
@@ -211,7 +211,7 @@ def test_read_when_environment_gone(fake_brms, make_provider, props_for):
 
 
 def test_read_does_not_drop_state_on_auth_or_route_errors(fake_brms, make_provider, props_for):
-    provider = make_provider(cache_ttl=0)
+    provider = make_provider()
     created = provider.create(props_for(fake_brms.project_id, fake_brms.staging))
     fake_brms.fault("GET", "environments$", status=403)
     with pytest.raises(BrmsError, match="HTTP 403"):

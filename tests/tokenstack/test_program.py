@@ -62,3 +62,45 @@ def test_tokens_use_the_stack_provider_which_holds_only_gorules_settings(mocks: 
     assert [t.name for t in tokens] == ["staging"]
     # (The mocks spell the stack parent into the URN; the engine leaves it out for providers.)
     assert (tokens[0].provider or "").endswith("pulumi:providers:pulumi-python::default::provider-id")
+
+
+def test_the_environments_file_declares_the_same_tokens_as_the_inline_list(
+    mocks: Mocks, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine tells the program the folder of Pulumi.yaml; the mocks' placeholder is replaced.
+    monkeypatch.setattr(pulumi.runtime.settings.SETTINGS, "root_directory", str(tmp_path))
+    (tmp_path / "envs.yaml").write_text(f"- name: staging\n  projectId: {P}\n  environmentId: {E}\n  rotateAfter: 30d\n")
+    pulumi.runtime.set_all_config({"gorules-tokens:environmentsFile": "envs.yaml",
+                                   "gorules:apiUrl": "https://brms.example.com"})
+    pulumi.runtime.test(run)()
+
+    [token] = [a for a in mocks.registered if a.typ == TYPE]
+    inputs = {k: v for k, v in token.inputs.items() if k != "__provider"}
+    assert (token.name, inputs) == ("staging", {"project_id": P, "environment_id": E, "rotate_after": "30d"})
+
+
+def test_the_list_and_the_file_at_once_fail_the_program(mocks: Mocks, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pulumi.runtime.settings.SETTINGS, "root_directory", str(tmp_path))
+    (tmp_path / "envs.yaml").write_text("[]\n")
+    pulumi.runtime.set_all_config({
+        "gorules-tokens:environments": json.dumps([{"name": "staging", "projectId": P, "environmentId": E}]),
+        "gorules-tokens:environmentsFile": "envs.yaml",
+    })
+    with pytest.raises(pulumi.RunError, match="are both set"):
+        pulumi.runtime.test(run)()
+    assert [a for a in mocks.registered if a.typ == TYPE] == []
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("gorules:patId", "not a pat id!", "invalid BRMS config: gorules:patId: must be the PAT's id"),
+    ("gorules-tokens:patWarnDays", "two weeks", "invalid config: gorules-tokens:patWarnDays: must be a whole number"),
+])
+def test_pat_settings_are_checked_at_preview(mocks: Mocks, key: str, value: str, expected: str) -> None:
+    pulumi.runtime.set_all_config({
+        "gorules-tokens:environments": json.dumps([{"name": "staging", "projectId": P, "environmentId": E}]),
+        "gorules:apiUrl": "https://brms.example.com",
+        key: value,
+    })
+    with pytest.raises(pulumi.RunError, match=expected):
+        pulumi.runtime.test(run)()
+    assert [a for a in mocks.registered if a.typ == TYPE] == []
