@@ -42,7 +42,7 @@ def test_a_create_stores_ours_outputs_with_the_same_sizes_and_secrecy(same_state
     assert {"access_token", "fingerprint", "rotated_at", "environment_type", "brms_url"} <= set(outs)
     assert len(outs["access_token"]) == 43 and len(outs["fingerprint"]) == len("sha256:") + 16
     assert len(outs["rotated_at"]) == len("2026-12-04T02:06:21Z") and outs["environment_name"] == "bench-042"
-    assert SECRET_OUTPUTS == ("access_token",)
+    assert same_state.SECRETS == SECRET_OUTPUTS
     assert provider.diff(created.id, outs, {**props, "keepers": {"rotation": "r2"}}).replaces == ["keepers"]
     assert not provider.diff(created.id, outs, props).changes
 

@@ -23,12 +23,15 @@ from pulumi.dynamic import ConfigureRequest, CreateResult, DiffResult, ReadResul
 # this program imports none of our package (tests/bench/test_same_state.py keeps them equal).
 STACK_OUTPUTS = (
     ("accessTokens", "access_token", True),
+    ("previousAccessTokens", "previous_access_token", True),
     ("fingerprints", "fingerprint", False),
     ("rotatedAt", "rotated_at", False),
     ("nextRotationAt", "next_rotation_at", False),
     ("brmsUrls", "brms_url", False),
     ("environmentTypes", "environment_type", False),
 )
+# Secret outputs, as ours' field table has them (a brms environment stores no previous token).
+SECRETS = ("access_token", "previous_access_token")
 # What the resource resolves in the program: what the stack exports, as ours' StackToken.
 RESOLVED = tuple(attribute for _, attribute, _ in STACK_OUTPUTS)
 
@@ -94,5 +97,5 @@ class SameStateToken(Resource, module="samestt", name="EnvironmentToken"):
         if keepers:
             props["keepers"] = keepers
         props.update({key: None for key in RESOLVED})
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["access_token"]))
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(SECRETS)))
         super().__init__(SameStateTokenProviderNoWork(), name, props, opts)

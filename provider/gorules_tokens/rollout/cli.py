@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ..consumer_config import QUALIFIED_KEY, Consumer, ConsumersConfigError, parse_consumers
-from ..errors import scrub
+from ..errors import ConfigError, scrub
 from ..stack_outputs import consumer_fingerprints, missing_outputs, token_views
 from .pulumi_cli import CANCEL_GRACE_SECONDS, Engine, StackHandle, selected_stack
-from .report import EXIT_FAILED, EXIT_USAGE, LOCKED, ConsumerStatus, Report, StackRun, StatusReport, TokenStatus
+from .report import EXIT_FAILED, EXIT_USAGE, FAILED, LOCKED, ConsumerStatus, Report, StackRun, StatusReport, TokenStatus
 from .run import ConsumerTarget, Options, Rollout
 from .stacks import EngineError, StackMissingError, engine_message
 from .status import assess
+from . import pats
 from .workdir import RolloutBusyError, RolloutLock, logs_folder
 
 ENVIRONMENTS_KEY = "gorules-tokens:environments"
@@ -191,14 +192,33 @@ def rollout(args: argparse.Namespace, engine: Engine) -> int:
         return _finish(args, _rollout(token, targets, entries, options, args, engine))
     try:
         with RolloutLock(token.folder, token.name):
+            reading = _pats(token)
+            if reading.blocking:
+                report = Report(StackRun(token.name, FAILED, error="; ".join(reading.blocking) +
+                                         ": nothing was rotated"), pats=reading.as_json(),
+                                next_command=f"renew the PAT, set it in the token stack's config; then "
+                                             f"{_rerun(args)(options.rotate)}")
+                return _finish(args, report)
             logs = args.log_dir.resolve() if args.log_dir else logs_folder(token.folder, token.name)
             logs.mkdir(parents=True, exist_ok=True, mode=0o700)
             options = dataclasses.replace(options, logs=logs)
             report = _rollout(token, targets, entries, options, args, engine)
+            report.pats = reading.as_json()
+            report.warnings.extend(reading.warnings)
     except RolloutBusyError as exc:
         report = Report(StackRun(token.name, LOCKED, error=f"{exc}; nothing was rotated by this one"),
                         next_command=f"wait for the other rollout to finish; then {_rerun(args)(options.rotate)}")
     return _finish(args, report)
+
+
+def _pats(token: StackHandle) -> pats.PatReading:
+    """Each configured PAT's expiry, read once, recorded for ``status``."""
+    try:
+        reading = pats.read(token.config_all())
+    except ConfigError as exc:
+        raise UsageError(exc.message) from None
+    pats.record(token.folder, token.name, reading)
+    return reading
 
 
 def _rollout(token: StackHandle, targets: list[ConsumerTarget], entries: list[str], options: Options,
@@ -231,7 +251,8 @@ def status(args: argparse.Namespace, engine: Engine) -> int:
     tokens = token_views(outputs)
     now = datetime.now(timezone.utc)
     consumers = _consumers(token, _entries(token, outputs))
-    report = StatusReport(token.name, problem=None if outputs else "no outputs: the stack was never deployed")
+    report = StatusReport(token.name, problem=None if outputs else "no outputs: the stack was never deployed",
+                          pats=pats.last_recorded(token.folder, token.name))
     report.tokens = [TokenStatus(t.entry, t.fingerprint, t.rotated_at, t.next_rotation_at, t.due(now))
                      for t in tokens.values()]
     for consumer in consumers:

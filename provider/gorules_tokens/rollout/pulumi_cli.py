@@ -193,6 +193,11 @@ class StackHandle:
         reveal = ["--show-secrets"] if show_secrets else []
         return json.loads(self._read("stack", "output", "--json", *reveal) or "{}")
 
+    def config_all(self) -> dict[str, Any]:
+        """The whole stack config, secrets decrypted: for the PATs only (the rollout's expiry
+        check), whose values the caller registers with the scrubber before anything prints."""
+        return json.loads(self._read("config", "--json", "--show-secrets") or "{}")
+
     def config_object(self, key: str) -> Any:
         """A non-secret config value, parsed (None when the key is not set)."""
         try:

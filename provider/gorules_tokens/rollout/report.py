@@ -112,6 +112,7 @@ class Report:
     # Agent-served entries whose release was deployed after the hand-off (their Agents switch
     # at their next poll).
     agents_switched: list[str] = field(default_factory=list)
+    pats: list[dict] = field(default_factory=list)  # each configured PAT's expiry, read this run
     # Stacks whose engine run had to be killed: the backend may still hold their lock.
     locks_left: list[str] = field(default_factory=list)
     next_command: Optional[str] = None
@@ -210,6 +211,7 @@ class StatusReport:
     """``gorules-tokens status``: what the token stack exports and what each consumer holds."""
 
     token_stack: str
+    pats: Optional[dict] = None  # the last PAT expiry reading a rollout recorded
     tokens: list[TokenStatus] = field(default_factory=list)
     consumers: list[ConsumerStatus] = field(default_factory=list)
     problem: Optional[str] = None  # why nothing can be compared (a stack never deployed)
@@ -233,4 +235,8 @@ class StatusReport:
         for c in self.consumers:
             detail = ", ".join(f"{entry} {found}" for entry, found in c.entries.items())
             out.append(f"consumer {c.consumer}: {c.status} ({detail or 'uses no entry'})")
+        if self.pats:
+            for pat in self.pats.get("pats", []):
+                out.append(f"PAT of {pat['label']}: expires {pat['expires_at'] or 'never'} "
+                           f"(read by the rollout at {self.pats.get('readAt')})")
         return out

@@ -65,6 +65,12 @@ class RolloutLock:
             self._file = None
 
 
+def state_file(project: Path, stack: str, name: str, create: bool = True) -> Path:
+    """A file the rollout keeps about one token stack (no secret in it)."""
+    folder = _folder(project) if create else project / FOLDER
+    return folder / f"{_safe(stack)}.{name}"
+
+
 def logs_folder(project: Path, stack: str) -> Path:
     """A new folder for this run's consumer logs (owner-only, as the logs are)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
