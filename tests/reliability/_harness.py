@@ -416,7 +416,10 @@ def entry(project_id: str, environment_id: str, name: str, **extra: Any) -> dict
     return {"name": name, "projectId": project_id, "environmentId": environment_id, **extra}
 
 
-_ERROR_LINE = re.compile(r"gorules_tokens\.errors\.(?:BrmsError|ConfigError): ([^\n]*)")
+# The provider's errors: one line "error: gorules <operation> failed: ..." (issue 26), or the
+# last line of a traceback where a ConfigError still is one (or server_errors is not installed).
+_ERROR_LINE = re.compile(
+    r"(?:gorules_tokens\.errors\.(?:BrmsError|ConfigError): |error: (?=gorules [\w-]+ failed))([^\n]*)")
 _ENV_ID = re.compile(r"\(environment ([0-9a-f-]{36})")
 
 
