@@ -293,7 +293,7 @@ class EnvironmentTokenProvider(ResourceProvider):
             item = operations.observe(session, project_id, environment_id, cached=True)
         if item is None:
             return ReadResult(None, {})
-        outs = operations.refreshed(_stored(props), item)
+        outs = operations.refreshed(_stored(props), item, self._now())
         outs["brms_url"] = session.base_url  # states of earlier releases learn where it lives
         return ReadResult(id_, outs)
 
