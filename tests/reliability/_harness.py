@@ -425,11 +425,14 @@ _ENV_ID = re.compile(r"\(environment ([0-9a-f-]{36})")
 
 def provider_errors(text: str) -> dict[str, str]:
     """The provider's error message per environment id ('' when none is named), once
-    each (the CLI prints every error twice: progress line and diagnostics)."""
+    each (the CLI prints every error twice: progress line and diagnostics). The longest
+    wins: the progress line may be cut short."""
     found: dict[str, str] = {}
     for message in _ERROR_LINE.findall(text):
         match = _ENV_ID.search(message)
-        found.setdefault(match.group(1) if match else "", message)
+        key = match.group(1) if match else ""
+        if len(message) > len(found.get(key, "")):
+            found[key] = message
     return found
 
 
