@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pulumi
+from pulumi.runtime.config import CONFIG as RUNTIME_CONFIG
+from pulumi.runtime.config import get_config_env
 
 from gorules_tokens import EnvironmentToken
+from gorules_tokens.config_keys import unknown_key_problems
 from gorules_tokens.errors import ConfigError
 from gorules_tokens.instances import Instances, parse_instances
 from gorules_tokens.pat_expiry import pat_warn_days
@@ -24,6 +27,15 @@ class StackToken(EnvironmentToken, module="gorules", name="EnvironmentToken"):
     outputs this program exports, which saves the SDK about a third of its per-token waiting."""
 
     resolved_outputs = EXPORTED_ATTRIBUTES
+
+
+def refuse_unknown_keys() -> None:
+    """A typo in a key of ``gorules:`` or ``gorules-tokens:`` fails the preview in one line,
+    naming the nearest known key (else the key is silently never read)."""
+    keys = set(RUNTIME_CONFIG.get()) | set(get_config_env())
+    problems = unknown_key_problems(keys)
+    if problems:
+        raise pulumi.RunError("invalid stack config: " + "; ".join(problems))
 
 
 def configured_instances() -> Instances:
@@ -52,6 +64,7 @@ def project_dir() -> Path:
 
 
 def run() -> None:
+    refuse_unknown_keys()
     config = pulumi.Config()
     instances = configured_instances()
     check_pat_warn_days(config)

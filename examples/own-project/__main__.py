@@ -8,10 +8,14 @@ Set up (see README.md beside this file):
     pulumi config set stagingEnvironmentId <environment uuid>
     pulumi config set productionEnvironmentId <environment uuid>
     pulumi config set rotation 2026-12        # change it to rotate both tokens
+
+The outputs are the ones `gorules-tokens rollout` and `TokenStackReference` read
+(`accessTokens`, `fingerprints`, `rotatedAt`, `nextRotationAt`, `brmsUrls`, ...: maps by entry
+name), written by one call; `consumer/` is a stack that reads them.
 """
 
 import pulumi
-from gorules_tokens import EnvironmentToken
+from gorules_tokens import EnvironmentToken, export_token_stack_outputs
 
 config = pulumi.Config()
 project_id = config.require("projectId")
@@ -32,6 +36,6 @@ production = EnvironmentToken(
     rotate_after="30d",
 )
 
-# access_token is always a secret output; fingerprints tell versions apart without it.
-pulumi.export("tokens", {"staging": staging.access_token, "production": production.access_token})
-pulumi.export("fingerprints", {"staging": staging.fingerprint, "production": production.fingerprint})
+# The token stack's outputs, maps by entry name: accessTokens (secret), fingerprints (tell
+# versions apart without the secret), rotatedAt, nextRotationAt, brmsUrls, ...
+export_token_stack_outputs({"staging": staging, "production": production})

@@ -196,17 +196,24 @@ def _project_404_hint(pat_source: str, for_delete: bool) -> str:
     )
 
 
-def refreshed(outs: dict[str, Any], item: EnvironmentListItem) -> dict[str, Any]:
+def refreshed(outs: dict[str, Any], item: EnvironmentListItem, now: datetime) -> dict[str, Any]:
     """The stored outputs updated from what the BRMS lists.
 
-    An out-of-band token is adopted; ``rotated_at`` is kept, since the real age of the
-    foreign token is unknown and the older anchor can only make rotation earlier. A hidden
-    live token never blanks the stored one.
+    An out-of-band token is adopted, and ``rotated_at`` becomes ``now``, when this stack first
+    saw it (issue 26): the BRMS does not say when it was regenerated, and keeping the previous
+    rotation's time made reports and ``status`` tell a rotation that never happened at that
+    time. ``next_rotation_at`` follows from it. A hidden live token never blanks the stored one.
     """
     result = dict(outs)
     live = item.token
     if live and live != result.get("access_token"):
-        result.update(access_token=live, fingerprint=fingerprint(live), token_source=SOURCE_ADOPTED_ON_REFRESH)
+        seen = format_timestamp(now)
+        try:
+            due = next_rotation_at(seen, result.get("rotate_after"))
+        except ValueError:
+            due = None  # an unparsable stored period: the next `up` refuses it by name
+        result.update(access_token=live, fingerprint=fingerprint(live), token_source=SOURCE_ADOPTED_ON_REFRESH,
+                      rotated_at=seen, next_rotation_at=due)
     result.update(
         environment_name=item.name,
         environment_key=item.key,

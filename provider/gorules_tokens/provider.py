@@ -16,8 +16,12 @@ Facts about Pulumi 3.272's Python dynamic providers that shape it
   and destroy of existing stacks.
 * One provider process serves every dynamic resource on up to 4 threads and shares one
   unpickled instance, so nothing per-call is stored on ``self``.
-* Exceptions reach the CLI with full tracebacks, so every error raised here is a scrubbed
-  ``BrmsError``/``ConfigError`` (raised ``from None``).
+* The SDK's server reports an exception as its full traceback; ours (a scrubbed
+  ``BrmsError``/``ConfigError``, raised ``from None``) as their one line, because importing
+  this module installs ``server_errors`` in that server.
+* ``configure`` runs before the first ``check``, with the provider's config (for the default
+  provider: the whole stack config), so ``check`` can refuse unknown keys and a missing URL
+  or PAT at preview, before any request.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from . import operations
+from . import operations, server_errors
 from .config import ENV_RETRY_REDEPLOY
+from .config_keys import unknown_key_problems
 from .deferral import flag_set, redeploy_deferred
 from .deploys import refused
 from .errors import BrmsError, ConfigError
@@ -53,6 +58,8 @@ from .schedule import next_rotation_at, utc_now
 PROVIDER_KEY = "__provider"
 
 log = logging.getLogger("gorules_tokens")
+
+server_errors.install()
 
 # refresh and destroy run without the program, so the engine hands the provider the config
 # saved in state by the last `pulumi up` (the PAT included), not the current stack config.
@@ -117,6 +124,8 @@ class EnvironmentTokenProvider(ResourceProvider):
         self._state = state
         self._clock = clock
         self._config = ProviderConfig()
+        # None until configure(): a provider used without the engine (unit use) checks inputs only.
+        self._config_keys: Optional[tuple[str, ...]] = None
 
     # Pickling: the class, by reference, and nothing else. The config (PAT!), clients, caches
     # and clock are process-local; unpickling calls the class. No state at all, not even a
@@ -133,6 +142,8 @@ class EnvironmentTokenProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         """Remember stack config; validated lazily on first BRMS call."""
         self._config = ProviderConfig.from_config(req.config.get)
+        raw = getattr(req.config, "_props", None)  # the SDK's Config has no public key listing
+        self._config_keys = tuple(raw) if isinstance(raw, dict) else ()
 
     # -- plumbing ----------------------------------------------------------
 
@@ -163,11 +174,28 @@ class EnvironmentTokenProvider(ResourceProvider):
             # A BRMS that is not configured gets no PAT: refused now, before any request.
             problem = self._config.target_problem(inputs)
             failures = [problem] if problem else []
+        if not failures:
+            failures = self._config_problems(inputs)
         if failures:
             return CheckResult(news, [CheckFailure(key, reason) for key, reason in failures])
         if PROVIDER_KEY in news:
             inputs[PROVIDER_KEY] = news[PROVIDER_KEY]
         return CheckResult(inputs, [])
+
+    def _config_problems(self, inputs: dict[str, Any]) -> list[tuple[str, str]]:
+        """Unknown ``gorules:``/``gorules-tokens:`` keys, and a BRMS without URL or PAT, as
+        resource-level failures (no property): preview fails with one line each, no request."""
+        if self._config_keys is None:
+            return []
+        problems = [("", p) for p in unknown_key_problems(self._config_keys)]
+        configured = (self._config.api_url, self._config.token, self._config.instances)
+        if problems or any(is_unknown(v) for v in configured) or is_unknown(inputs.get("instance")):
+            return problems  # a provider configured from outputs not yet known: the up checks it
+        try:
+            self._config.resolve(inputs)
+        except ConfigError as exc:
+            return [("", exc.message)]
+        return []
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Replace/update/no-op from the plan; no network.
@@ -265,7 +293,7 @@ class EnvironmentTokenProvider(ResourceProvider):
             item = operations.observe(session, project_id, environment_id, cached=True)
         if item is None:
             return ReadResult(None, {})
-        outs = operations.refreshed(_stored(props), item)
+        outs = operations.refreshed(_stored(props), item, self._now())
         outs["brms_url"] = session.base_url  # states of earlier releases learn where it lives
         return ReadResult(id_, outs)
 

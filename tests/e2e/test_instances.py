@@ -259,13 +259,12 @@ def test_the_consumer_picks_a_token_of_either_instance(
         assert app.returncode == 0, app.stdout + app.stderr
 
 
-def test_an_instance_without_a_pat_fails_at_the_first_call_naming_its_key(token_stack, seeded, seeded_eu, brms_eu):
+def test_an_instance_without_a_pat_fails_the_preview_naming_its_key(token_stack, seeded, seeded_eu, brms_eu):
     ts = token_stack([config_entry(seeded_eu, "staging", "eu-staging", instance="eu")])
     ts.stack.set_config("gorules:instances.eu.apiUrl", auto.ConfigValue(brms_eu.url), path=True)
     reset(brms_eu)
-    assert ts.preview().change_summary.get("create") == 2  # the stack and the token; no PAT needed
-    with pytest.raises(auto.errors.CommandError) as caught:
-        ts.up()
+    with pytest.raises(auto.errors.CommandError) as caught:  # at preview, not at the up (issue 26)
+        ts.preview()
     message = str(caught.value)
     assert "no GoRules personal access token configured for instance 'eu'" in message
     assert "gorules:instances.eu.token" in message and "GORULES_TOKEN_EU" in message

@@ -2,7 +2,10 @@
 
 The wheel is built from this checkout, then `examples/own-project/` is copied (not linked) to
 a temporary folder with its own `venv/` holding only the wheel and its dependencies, and the
-plain `pulumi` CLI runs it against localbrms: `up`, a keepers rotation, `destroy`.
+plain `pulumi` CLI runs it against localbrms: `up`, a keepers rotation, `destroy`. Then the
+wheel's `gorules-tokens rollout` rotates that token stack and runs its consumer
+(`examples/own-project/consumer/`, `TokenStackReference`); and a token stack that exports only
+`token` (the README's old snippet) is refused before any BRMS request (issue 26, item 1).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pytest
 
 from localbrms.testing import LocalBRMSServer
 from support import plans, state
-from support.brms import env_by_name, evaluate
+from support.brms import env_by_name, evaluate, requests_made
 from support.engine import REPO_ROOT, EngineEnv
 
 pytestmark = [pytest.mark.engine, pytest.mark.long]
@@ -103,7 +106,8 @@ def test_up_rotate_destroy_from_an_outside_project(project: Path, engine: Engine
         pulumi("config", "set", "productionEnvironmentId", production)
 
         def tokens() -> dict[str, str]:
-            return json.loads(engine.cli("stack", "output", "tokens", "--show-secrets", "--json", cwd=project).stdout)
+            return json.loads(engine.cli("stack", "output", "accessTokens", "--show-secrets", "--json",
+                                         cwd=project).stdout)
 
         def up() -> None:  # then an empty plan (support.plans)
             done = plans.cli_up(engine, project)
@@ -111,7 +115,7 @@ def test_up_rotate_destroy_from_an_outside_project(project: Path, engine: Engine
 
         up()
         first = tokens()
-        assert "[secret]" in pulumi("stack", "output", "tokens")
+        assert "[secret]" in pulumi("stack", "output", "accessTokens")
         for name, env_id in (("staging", staging), ("production", production)):
             assert evaluate(brms, seed["projectId"], env_id, first[name]) == 200
 
@@ -141,3 +145,144 @@ def test_up_rotate_destroy_from_an_outside_project(project: Path, engine: Engine
         state.assert_no_plaintext(secrets, state.backend_files(engine.backend))
         leaked = [s[:4] for s in secrets for text in cli_output if s in text]
         assert not leaked, f"secrets printed by the CLI: {leaked}"
+
+
+# -- the rollout, from the wheel, in the project outside the repo (issue 26, item 1) ----------
+
+
+def _outside_env(engine: EngineEnv) -> dict[str, str]:
+    """The engine's isolated environment with nothing of the repo on PATH or PYTHONPATH: the
+    user's `pulumi` CLI and their venv's `gorules-tokens` only."""
+    outside = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and not p.startswith(str(REPO_ROOT))]
+    env = {**os.environ, **engine.env(), "PATH": os.pathsep.join([str(engine.bin_dir), *outside]), "PYTHONPATH": ""}
+    env.pop("GORULES_PULUMI_BIN", None)  # as a user runs it: the `pulumi` on PATH
+    return env
+
+
+def _rollout(project: Path, stack: str, env: dict[str, str], report: Path, *args: str) -> tuple[int, str, dict]:
+    done = subprocess.run([str(project / "venv" / "bin" / "gorules-tokens"), "rollout", "--cwd", str(project),
+                           "--stack", stack, "--json", str(report), *args],
+                          env=env, capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stdout + done.stderr, (json.loads(report.read_text()) if report.exists() else {})
+
+
+def _configure_token_stack(pulumi, brms: LocalBRMSServer, seed: dict, stack: str) -> None:
+    pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
+    pulumi("config", "set", "gorules:apiUrl", brms.url)
+    pulumi("config", "set", "--secret", "gorules:token", brms.pat)
+    pulumi("config", "set", "projectId", seed["projectId"])
+    pulumi("config", "set", "stagingEnvironmentId", env_by_name(seed, "staging")["id"])
+    pulumi("config", "set", "productionEnvironmentId", env_by_name(seed, "production")["id"])
+    # The consumer, declared as the README says, with `pulumi config set --path`.
+    pulumi("config", "set", "--path", "gorules-tokens:consumers[0].dir", "consumer")
+    pulumi("config", "set", "--path", "gorules-tokens:consumers[0].stack", stack)
+    pulumi("config", "set", "--path", "gorules-tokens:consumers[0].uses[0]", "staging")
+
+
+def test_a_rollout_from_the_wheel_rotates_and_hands_on_in_an_outside_project(
+        project: Path, engine: EngineEnv, tmp_path: Path) -> None:
+    stack = "rollout"
+    consumer = project / "consumer"
+    env = _outside_env(engine)
+    engine.extra_env.update(PATH=env["PATH"], PYTHONPATH="")  # for plans.cli_up too
+    with LocalBRMSServer(tmp_path / "brms.db", pat="own-rollout-pat-" + "y" * 20) as brms:
+        seed = brms.seed()
+        staging = env_by_name(seed, "staging")["id"]
+        cli_output: list[str] = []
+
+        def pulumi(*args: str, cwd: Path = project) -> str:
+            done = subprocess.run([str(engine.bin_dir / "pulumi"), *args, "--non-interactive"], cwd=cwd, env=env,
+                                  check=True, capture_output=True, text=True, timeout=600)
+            if "--show-secrets" not in args:  # the test's own reads of the secrets are not leaks
+                cli_output.extend([done.stdout, done.stderr])
+            return done.stdout
+
+        _configure_token_stack(pulumi, brms, seed, stack)
+        pulumi("stack", "init", stack, "--secrets-provider", "passphrase", cwd=consumer)
+        pulumi("config", "set", "tokenStack", f"organization/my-platform/{stack}", cwd=consumer)
+
+        def handed_on() -> str:
+            return json.loads(pulumi("stack", "output", "accessToken", "--show-secrets", "--json", cwd=consumer))
+
+        def live() -> dict[str, str]:
+            return json.loads(pulumi("stack", "output", "accessTokens", "--show-secrets", "--json"))
+
+        # A token stack the user already runs (its entries are its outputs' keys: a stack never
+        # deployed has none, and the rollout refuses `uses` it cannot check), then a first rollout:
+        # nothing is due, the consumer that never ran gets the live token.
+        plans.cli_up(engine, project, stack=stack)
+        code, output, report = _rollout(project, stack, env, tmp_path / "first.json")
+        cli_output.append(output)
+        assert code == 0, output
+        assert report["rotated"] == []
+        assert {c["label"]: c["outcome"] for c in report["consumers"]} == {f"consumer:{stack}": "updated"}
+        first = live()
+        assert handed_on() == first["staging"]
+        assert evaluate(brms, seed["projectId"], staging, first["staging"]) == 200
+
+        # A rotation (keepers) by rollout: the consumer holds the new token when it ends.
+        pulumi("config", "set", "rotation", "2027-02")
+        brms.reset_metrics()
+        code, output, report = _rollout(project, stack, env, tmp_path / "second.json")
+        cli_output.append(output)
+        assert code == 0, output
+        assert sorted(t["entry"] for t in report["rotated"]) == ["production", "staging"]
+        assert {c["label"]: c["outcome"] for c in report["consumers"]} == {f"consumer:{stack}": "updated"}
+        second = live()
+        assert second["staging"] != first["staging"] and handed_on() == second["staging"]
+        assert evaluate(brms, seed["projectId"], staging, second["staging"]) == 200
+        assert evaluate(brms, seed["projectId"], staging, first["staging"]) == 401
+        exported = json.loads(pulumi("stack", "output", "gorulesTokenFingerprints", "--json", cwd=consumer))
+        fingerprints = json.loads(pulumi("stack", "output", "fingerprints", "--json"))
+        assert exported == {"staging": fingerprints["staging"]}
+
+        pulumi("destroy", "--yes", cwd=consumer)
+        pulumi("destroy", "--yes")
+        secrets = [*first.values(), *second.values(), brms.pat]
+        state.assert_no_plaintext(secrets, state.backend_files(engine.backend))
+        leaked = [s[:4] for s in secrets for text in cli_output if s in text]
+        assert not leaked, f"secrets printed: {leaked}"
+
+
+BARE_TOKEN_PROGRAM = '''"""A token stack as the README's old snippet wrote it: one output, `token`."""
+import pulumi
+from gorules_tokens import EnvironmentToken
+
+config = pulumi.Config()
+token = EnvironmentToken("staging", project_id=config.require("projectId"),
+                         environment_id=config.require("stagingEnvironmentId"))
+pulumi.export("token", token.access_token)
+'''
+
+
+def test_a_token_stack_without_the_outputs_is_refused_before_any_request(
+        project: Path, engine: EngineEnv, tmp_path: Path) -> None:
+    # Another project folder beside the example, sharing its venv (the wheel) and its consumer.
+    folder = tmp_path / "bare-platform"
+    folder.mkdir()
+    shutil.copy(project / "Pulumi.yaml", folder)
+    (folder / "__main__.py").write_text(BARE_TOKEN_PROGRAM)
+    (folder / "venv").symlink_to(project / "venv")
+    shutil.copytree(project / "consumer", folder / "consumer", ignore=shutil.ignore_patterns("Pulumi.*.yaml"))
+    env = _outside_env(engine)
+    stack = "bare"
+    with LocalBRMSServer(tmp_path / "brms.db", pat="own-bare-pat-" + "z" * 20) as brms:
+        seed = brms.seed()
+        staging = env_by_name(seed, "staging")["id"]
+
+        def pulumi(*args: str, cwd: Path = folder) -> str:
+            return subprocess.run([str(engine.bin_dir / "pulumi"), *args, "--non-interactive"], cwd=cwd, env=env,
+                                  check=True, capture_output=True, text=True, timeout=600).stdout
+
+        _configure_token_stack(pulumi, brms, seed, stack)
+        pulumi("up", "--yes")
+        token = json.loads(pulumi("stack", "output", "token", "--show-secrets", "--json"))
+        brms.reset_metrics()
+        code, output, _report = _rollout(folder, stack, env, tmp_path / "bare.json", "--rotate", "staging")
+        assert code == 2, output
+        for name in ("accessTokens", "fingerprints", "rotatedAt", "nextRotationAt", "brmsUrls"):
+            assert name in output, (name, output)
+        assert "export_token_stack_outputs" in output and "Traceback" not in output
+        assert requests_made(brms) == 0
+        assert evaluate(brms, seed["projectId"], staging, token) == 200  # still the live token
+        pulumi("destroy", "--yes")

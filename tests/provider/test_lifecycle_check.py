@@ -31,9 +31,11 @@ def test_valid_inputs_are_normalised_and_defaults_left_out(provider):
 
 
 def test_non_default_inputs_are_kept(provider):
-    # api_url must name a configured BRMS (issue 13), so this one is configured as an instance.
+    # api_url must name a configured BRMS (issue 13), so this one is configured as an instance;
+    # a configured provider needs that BRMS's PAT at preview (issue 26).
     provider.configure(ConfigureRequest(Config(
-        raw_config={"gorules:instances": '{"b": {"apiUrl": "https://b.example.com"}}'}, project_name="proj")))
+        raw_config={"gorules:instances": '{"b": {"apiUrl": "https://b.example.com", "token": "pat-b-123456"}}'},
+        project_name="proj")))
     news = {"project_id": P, "environment_id": E, "keepers": {"v": "1"}, "rotate_after": "30d",
             "revoke_on_delete": True, "adopt_existing": True, "redeploy": False, "api_url": "https://b.example.com"}
     result = provider.check({}, {**news, "__provider": PROV})

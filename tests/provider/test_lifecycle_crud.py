@@ -181,17 +181,29 @@ def test_read_unchanged(fake_brms, make_provider, props_for):
     assert result.id == created.id and result.outs == created.outs and result.inputs is None
 
 
-def test_read_adopts_out_of_band_regenerate(fake_brms, make_provider, props_for):
+def test_read_adopts_out_of_band_regenerate(fake_brms, make_provider, props_for, clock):
     provider = make_provider()
-    created = provider.create(props_for(fake_brms.project_id, fake_brms.staging))
+    created = provider.create(props_for(fake_brms.project_id, fake_brms.staging, rotate_after="30d"))
+    assert created.outs["rotated_at"] == "2025-01-01T12:00:00Z"
     fake_brms.envs[fake_brms.staging]["accessToken"] = "envtok_out_of_band_1234"
     fake_brms.envs[fake_brms.staging]["name"] = "Renamed"
+    clock.now += timedelta(days=3, hours=2)
     outs = provider.read(created.id, created.outs).outs
     assert outs["access_token"] == "envtok_out_of_band_1234"
     assert outs["fingerprint"] == fingerprint("envtok_out_of_band_1234")
     assert outs["token_source"] == "adopted_on_refresh"
-    assert outs["rotated_at"] == created.outs["rotated_at"]  # conservative: keep the older anchor
+    # When this stack saw the new token, not the previous rotation's time (issue 26, item 8).
+    assert outs["rotated_at"] == "2025-01-04T14:00:00Z"
+    assert outs["next_rotation_at"] == "2025-02-03T14:00:00Z"
     assert outs["environment_name"] == "Renamed"
+
+
+def test_read_of_an_unchanged_token_keeps_its_rotation_time(fake_brms, make_provider, props_for, clock):
+    provider = make_provider()
+    created = provider.create(props_for(fake_brms.project_id, fake_brms.staging, rotate_after="30d"))
+    clock.now += timedelta(days=3)
+    outs = provider.read(created.id, created.outs).outs
+    assert (outs["rotated_at"], outs["next_rotation_at"]) == (created.outs["rotated_at"], created.outs["next_rotation_at"])
 
 
 def test_read_never_blanks_token_when_list_hides_it(fake_brms, make_provider, props_for):

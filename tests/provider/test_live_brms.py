@@ -116,7 +116,8 @@ def test_read_adopts_out_of_band_regenerate(brms, seeded, make_live_provider):
     foreign = r.json()["accessToken"]
     outs = provider.read(created.id, created.outs).outs
     assert outs["access_token"] == foreign and outs["fingerprint"] == fingerprint(foreign)
-    assert outs["token_source"] == "adopted_on_refresh" and outs["rotated_at"] == created.outs["rotated_at"]
+    assert outs["token_source"] == "adopted_on_refresh"
+    assert outs["rotated_at"] >= created.outs["rotated_at"]  # when seen (issue 26); same-second runs tie
 
 
 def test_read_after_environment_deleted(brms, seeded, make_live_provider):

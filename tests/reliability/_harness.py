@@ -416,17 +416,23 @@ def entry(project_id: str, environment_id: str, name: str, **extra: Any) -> dict
     return {"name": name, "projectId": project_id, "environmentId": environment_id, **extra}
 
 
-_ERROR_LINE = re.compile(r"gorules_tokens\.errors\.(?:BrmsError|ConfigError): ([^\n]*)")
+# The provider's errors: one line "error: gorules <operation> failed: ..." (issue 26), or the
+# last line of a traceback where a ConfigError still is one (or server_errors is not installed).
+_ERROR_LINE = re.compile(
+    r"(?:gorules_tokens\.errors\.(?:BrmsError|ConfigError): |error: (?=gorules [\w-]+ failed))([^\n]*)")
 _ENV_ID = re.compile(r"\(environment ([0-9a-f-]{36})")
 
 
 def provider_errors(text: str) -> dict[str, str]:
     """The provider's error message per environment id ('' when none is named), once
-    each (the CLI prints every error twice: progress line and diagnostics)."""
+    each (the CLI prints every error twice: progress line and diagnostics). The longest
+    wins: the progress line may be cut short."""
     found: dict[str, str] = {}
     for message in _ERROR_LINE.findall(text):
         match = _ENV_ID.search(message)
-        found.setdefault(match.group(1) if match else "", message)
+        key = match.group(1) if match else ""
+        if len(message) > len(found.get(key, "")):
+            found[key] = message
     return found
 
 

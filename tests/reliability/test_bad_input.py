@@ -135,6 +135,11 @@ def _no_pat(w: World) -> None:
     w.driver.stack.remove_config("gorules:token")
 
 
+def _misspelt_url_key(w: World) -> None:
+    w.driver.stack.remove_config("gorules:apiUrl")
+    w.driver.stack.set_config("gorules:apiurl", auto.ConfigValue(w.brms.url))
+
+
 def _url(value: str) -> Callable[[World], None]:
     def setup(w: World) -> None:
         w.driver.stack.set_config("gorules:apiUrl", auto.ConfigValue(value, secret=True))
@@ -196,9 +201,12 @@ CASES = [
          ["gorules:apiUrl", "https://"], setup=_url("http://brms.invalid")),
     Case("api-url-with-user-info", "preview", lambda w: w.new(),
          ["gorules:apiUrl", "user info"], setup=_url_with_user_info),
-    # -- only the BRMS can tell: up fails on the first regenerate, which is refused ------
-    Case("pat-missing", "local", lambda w: w.new(), ["no GoRules personal access token configured"],
+    # A missing PAT and a misspelt key fail the preview too (issue 26), not the up.
+    Case("pat-missing", "preview", lambda w: w.new(), ["no GoRules personal access token configured"],
          setup=_no_pat),
+    Case("api-url-key-misspelt", "preview", lambda w: w.new(),
+         ["unknown config key 'gorules:apiurl': did you mean 'gorules:apiUrl'?"], setup=_misspelt_url_key),
+    # -- only the BRMS can tell: up fails on the first regenerate, which is refused ------
     Case("pat-wrong-401", "brms", lambda w: w.new(), ["HTTP 401", "gorules:token"], status=401,
          setup=_wrong_pat),
     Case("pat-without-permission-403", "brms", lambda w: w.new(), ["HTTP 403", "environments permissions"],
@@ -222,6 +230,8 @@ def _restore(w: World, config: bool) -> None:
             "gorules:apiUrl": auto.ConfigValue(w.brms.url),
             "gorules:token": auto.ConfigValue(w.brms.pat, secret=True),
         })
+        if "gorules:apiurl" in w.driver.stack.get_all_config():
+            w.driver.stack.remove_config("gorules:apiurl")
 
 
 def _marks(case: Case) -> list[Any]:
@@ -287,7 +297,7 @@ def _up_case(w: World, case: Case, forbidden: list[str], figures) -> None:
     else:
         # Exactly one regenerate, refused; never retried; no other request.
         assert by_status(rows, REGENERATE_ROUTE) == {case.status: 1}
-        assert count(rows) == 1
+        assert count(rows) == 1, rows
         (message,) = errors.values()
         assert f"HTTP {case.status}" in message
     assert w.driver.snapshot().comparable() == w.snapshot.comparable(), "state changed"
