@@ -19,8 +19,8 @@ STACK_NAMESPACE = "gorules-tokens"  # the token stack's settings (environments, 
 
 # Namespace -> the keys read in it. A new setting is added here, or preview refuses it.
 KNOWN_KEYS: Mapping[str, tuple[str, ...]] = {
-    PROVIDER_NAMESPACE: ("apiUrl", "token", "instances"),
-    STACK_NAMESPACE: ("environments", "consumers"),
+    PROVIDER_NAMESPACE: ("apiUrl", "token", "instances", "patId"),
+    STACK_NAMESPACE: ("environments", "environmentsFile", "consumers", "patWarnDays"),
 }
 
 

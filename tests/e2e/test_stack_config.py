@@ -36,9 +36,11 @@ def test_stack_outputs_have_the_documented_shape(token_stack, seeded, brms) -> N
     ])
     ts.up()
     outputs = ts.stack.outputs()
-    assert set(outputs) == {"accessTokens", "fingerprints", "rotatedAt", "nextRotationAt", "brmsUrls"}
+    assert set(outputs) == {"accessTokens", "previousAccessTokens", "fingerprints", "rotatedAt", "nextRotationAt",
+                            "brmsUrls", "environmentTypes"}
     assert outputs["accessTokens"].secret and set(outputs["accessTokens"].value) == {"staging"}
-    for plain in ("fingerprints", "rotatedAt", "nextRotationAt", "brmsUrls"):
+    assert outputs["previousAccessTokens"].secret
+    for plain in ("fingerprints", "rotatedAt", "nextRotationAt", "brmsUrls", "environmentTypes"):
         assert not outputs[plain].secret, plain
         assert set(outputs[plain].value) == {"staging"}
     assert outputs["brmsUrls"].value == {"staging": brms.url}

@@ -34,7 +34,7 @@ def test_known_keys_and_other_namespaces_pass() -> None:
 
 def test_a_key_nothing_resembles_lists_the_known_ones() -> None:
     (problem,) = unknown_key_problems(["gorules:zzzz"])
-    assert problem == "unknown config key 'gorules:zzzz': known keys: gorules:apiUrl, gorules:token, gorules:instances"
+    assert problem == "unknown config key 'gorules:zzzz': known keys: gorules:apiUrl, gorules:token, gorules:instances, gorules:patId"
     assert nearest_key("gorules", "zzzz") is None
 
 

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import yaml
+
 from ..consumer_config import QUALIFIED_KEY, Consumer, ConsumersConfigError, parse_consumers
 from ..errors import ConfigError, scrub
 from ..stack_outputs import consumer_fingerprints, missing_outputs, token_views
@@ -27,6 +29,7 @@ from . import pats
 from .workdir import RolloutBusyError, RolloutLock, logs_folder
 
 ENVIRONMENTS_KEY = "gorules-tokens:environments"
+ENVIRONMENTS_FILE_KEY = "gorules-tokens:environmentsFile"
 DEFAULT_PARALLEL = 4
 DEFAULT_PRESTART = 16
 DEFAULT_CONSUMER_TIMEOUT = 900.0
@@ -133,8 +136,16 @@ def _project_name(folder: Path) -> str:
 
 
 def _entries(token: StackHandle, outputs: dict) -> list[str]:
-    """The token stack's entry names: from its config, else from what it exports."""
+    """The token stack's entry names: from its config (the inline list or the environments
+    file; the program validates either at preview), else from what it exports."""
     raw = token.config_object(ENVIRONMENTS_KEY)
+    if raw is None:
+        path = token.config_object(ENVIRONMENTS_FILE_KEY)
+        if isinstance(path, str):
+            try:
+                raw = yaml.safe_load((token.folder / path).read_text())  # JSON is YAML too
+            except (OSError, yaml.YAMLError) as exc:
+                raise UsageError(f"{ENVIRONMENTS_FILE_KEY}: cannot read {path}: {exc}") from None
     if isinstance(raw, list):
         return [e["name"] for e in raw if isinstance(e, dict) and isinstance(e.get("name"), str)]
     return list(token_views(outputs))
