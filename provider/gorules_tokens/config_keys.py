@@ -18,6 +18,7 @@ PROVIDER_NAMESPACE = "gorules"  # the provider's settings (apiUrl, token, instan
 STACK_NAMESPACE = "gorules-tokens"  # the token stack's settings (environments, consumers)
 
 # Namespace -> the keys read in it. A new setting is added here, or preview refuses it.
+# tests/provider/test_config_keys.py fails when the code names a key this table lacks.
 KNOWN_KEYS: Mapping[str, tuple[str, ...]] = {
     PROVIDER_NAMESPACE: ("apiUrl", "token", "instances", "patId"),
     STACK_NAMESPACE: ("environments", "environmentsFile", "consumers", "patWarnDays"),

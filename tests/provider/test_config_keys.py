@@ -3,6 +3,9 @@ key (issue 26, item 2); check() also refuses a BRMS without URL or PAT once conf
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 
@@ -27,6 +30,25 @@ def test_a_typo_names_the_key_and_the_nearest_known_one(typo: str, nearest: str)
     assert unknown_key_problems([typo]) == [f"unknown config key '{typo}': did you mean '{nearest}'?"]
 
 
+REPO = Path(__file__).resolve().parents[2]
+# Files that spell wrong keys on purpose (examples of typos).
+_TYPO_EXAMPLES = {"config_keys.py", "server_errors.py"}
+
+
+def test_every_key_the_code_names_is_known() -> None:
+    """A setting added anywhere (provider, token stack program, rollout) without its row here
+    would make every preview that uses it fail: the table must follow the code."""
+    named = set()
+    for folder in (REPO / "provider" / "gorules_tokens", REPO / "tokenstack"):
+        for path in folder.rglob("*.py"):
+            if path.name not in _TYPO_EXAMPLES:
+                named |= set(re.findall(r"\b(gorules(?:-tokens)?):([A-Za-z]+)\b", path.read_text()))
+    named.discard(("gorules", "EnvironmentToken"))  # the resource's type token, not a config key
+    assert named, "no key found: the scan is broken"
+    unknown = sorted(f"{ns}:{key}" for ns, key in named if key not in KNOWN_KEYS[ns])
+    assert unknown == []
+
+
 def test_known_keys_and_other_namespaces_pass() -> None:
     known = [f"{ns}:{key}" for ns, keys in KNOWN_KEYS.items() for key in keys]
     assert unknown_key_problems([*known, "aws:region", "my-app:apiurl", "plain"]) == []
@@ -34,7 +56,8 @@ def test_known_keys_and_other_namespaces_pass() -> None:
 
 def test_a_key_nothing_resembles_lists_the_known_ones() -> None:
     (problem,) = unknown_key_problems(["gorules:zzzz"])
-    assert problem == "unknown config key 'gorules:zzzz': known keys: gorules:apiUrl, gorules:token, gorules:instances, gorules:patId"
+    assert problem == ("unknown config key 'gorules:zzzz': known keys: gorules:apiUrl, gorules:token, "
+                       "gorules:instances, gorules:patId")
     assert nearest_key("gorules", "zzzz") is None
 
 
