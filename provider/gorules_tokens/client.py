@@ -201,9 +201,12 @@ class BrmsClient:
 
     # -- endpoints ---------------------------------------------------------
 
-    def list_environments(self, project_id: str) -> list[EnvironmentListItem]:
+    def list_environments(self, project_id: str, *, best_effort: bool = False) -> list[EnvironmentListItem]:
+        """``best_effort``: one attempt, not remembered as an outage (a read that only helps,
+        such as the previous token before a regenerate, must not spend the regenerate's retries)."""
         path = f"/api/projects/{quote(project_id, safe='')}/environments"
-        body = self._call(OP_LIST, "GET", path, project_id=project_id, environment_id=None, idempotent=True)
+        body = self._call(OP_LIST, "GET", path, project_id=project_id, environment_id=None, idempotent=True,
+                          best_effort=best_effort)
         if not isinstance(body, list):
             raise BrmsError(OP_LIST, message="unexpected response: expected a JSON array", project_id=project_id)
         items: list[EnvironmentListItem] = []
@@ -280,6 +283,7 @@ class BrmsClient:
         json: Any = None,
         decode: bool = True,
         ambiguous: Optional[list[str]] = None,
+        best_effort: bool = False,
     ) -> Any:
         """The decoded JSON of a 2xx answer (the response itself with ``decode=False``)."""
         base_url = self._credentials.base_url
@@ -322,16 +326,19 @@ class BrmsClient:
                 ambiguous.append(_transport_message(exc) if isinstance(exc, httpx.HTTPError) else str(exc))
 
         try:
-            for attempt in self._policy.retrying(idempotent):
-                with attempt:
-                    try:
-                        response = once()
-                    except (RetryableStatus, httpx.HTTPError) as exc:
-                        failed_attempt(exc)
-                        raise
+            if best_effort:
+                response = once()
+            else:
+                for attempt in self._policy.retrying(idempotent):
+                    with attempt:
+                        try:
+                            response = once()
+                        except (RetryableStatus, httpx.HTTPError) as exc:
+                            failed_attempt(exc)
+                            raise
         except RetryableStatus as exc:
             message = _with_attempts(exc.message, attempts)
-            if exc.status >= 500 and is_transient(exc, idempotent):
+            if exc.status >= 500 and is_transient(exc, idempotent) and not best_effort:
                 # Retries exhausted: an outage. One answer to a call that is never retried
                 # (a deploy) says nothing about the next call, so it is not remembered.
                 self._note_outage(base_url, f"HTTP {exc.status} {message}")
@@ -341,7 +348,7 @@ class BrmsClient:
             ) from None
         except httpx.HTTPError as exc:
             message = "BRMS unreachable: " + _with_attempts(_transport_message(exc), attempts)
-            if is_transient(exc, idempotent):
+            if is_transient(exc, idempotent) and not best_effort:
                 self._note_outage(base_url, _transport_message(exc))
             raise BrmsError(
                 operation, message=message, project_id=project_id, environment_id=environment_id, url=url,

@@ -102,7 +102,9 @@ def _token_before_regenerate(session: Session, inputs: TokenInputs) -> Optional[
     if session.ledger.environment_type(inputs.project_id, inputs.environment_id) == BRMS_TYPE:
         return None
     try:
-        item = find_environment(session.environments(inputs.project_id, cached=True), inputs.environment_id)
+        # One attempt, never an outage on record: it must not spend the regenerate's retries.
+        item = find_environment(session.environments(inputs.project_id, cached=True, best_effort=True),
+                                inputs.environment_id)
     except BrmsError as exc:
         log.warning("warning: environment %s: could not read its current token before regenerating it (%s); "
                     "previous_access_token stays empty, so the hand-off has no previous token for this rotation",

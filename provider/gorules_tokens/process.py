@@ -146,12 +146,13 @@ class Session:
     def base_url(self) -> str:
         return self.client.base_url
 
-    def environments(self, project_id: str, *, cached: bool) -> list[EnvironmentListItem]:
-        """The project's environment list; cached ones are shared by concurrent reads."""
+    def environments(self, project_id: str, *, cached: bool, best_effort: bool = False) -> list[EnvironmentListItem]:
+        """The project's environment list; cached ones are shared by concurrent reads.
+        ``best_effort``: a read that only helps (one attempt, see ``list_environments``)."""
         if not cached:
-            return self.client.list_environments(project_id)
+            return self.client.list_environments(project_id, best_effort=best_effort)
         key = (self.client.base_url, canon_uuid(project_id))
-        return self.list_cache.get(key, lambda: self.client.list_environments(project_id))
+        return self.list_cache.get(key, lambda: self.client.list_environments(project_id, best_effort=best_effort))
 
 
 _PROCESS_STATE: Optional[ProcessState] = None

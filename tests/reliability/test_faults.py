@@ -251,7 +251,9 @@ def test_outage_budget_is_paid_once_per_run_not_once_per_wave_of_calls(
     figures.record("outage_waves_hung_2s_5s", "seconds_to_fail", elapsed())
     figures.record("outage_waves_hung_2s_5s", "connections", len(times))
     figures.record("outage_waves_hung_2s_5s", "connection_times", times)
-    require(len(times) <= 8,
+    # 4 calls x 2 attempts, plus the one best-effort list (one attempt, cached for the project)
+    # that reads the token an Agent still accepts before the first regenerate (issue 24).
+    require(len(times) <= 8 + 1,
             f"{len(times)} connections to the hung BRMS (at {times} s): the calls queued behind the "
             "first 4 waited out their own budget again")
 
