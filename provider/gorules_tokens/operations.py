@@ -102,8 +102,9 @@ def _token_before_regenerate(session: Session, inputs: TokenInputs) -> Optional[
     if session.ledger.environment_type(inputs.project_id, inputs.environment_id) == BRMS_TYPE:
         return None
     try:
-        # One attempt, never an outage on record: it must not spend the regenerate's retries.
-        item = find_environment(session.environments(inputs.project_id, cached=True, best_effort=True),
+        # One attempt, never an outage on record (it must not spend the regenerate's retries),
+        # once per project and operation (not once per regenerate, which drops the list cache).
+        item = find_environment(session.tokens_before_regenerates(inputs.project_id, inputs.environment_id),
                                 inputs.environment_id)
     except BrmsError as exc:
         log.warning("warning: environment %s: could not read its current token before regenerating it (%s); "

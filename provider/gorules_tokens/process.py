@@ -146,13 +146,24 @@ class Session:
     def base_url(self) -> str:
         return self.client.base_url
 
-    def environments(self, project_id: str, *, cached: bool, best_effort: bool = False) -> list[EnvironmentListItem]:
-        """The project's environment list; cached ones are shared by concurrent reads.
-        ``best_effort``: a read that only helps (one attempt, see ``list_environments``)."""
+    def environments(self, project_id: str, *, cached: bool) -> list[EnvironmentListItem]:
+        """The project's environment list; cached ones are shared by concurrent reads."""
         if not cached:
-            return self.client.list_environments(project_id, best_effort=best_effort)
+            return self.client.list_environments(project_id)
         key = (self.client.base_url, canon_uuid(project_id))
-        return self.list_cache.get(key, lambda: self.client.list_environments(project_id, best_effort=best_effort))
+        return self.list_cache.get(key, lambda: self.client.list_environments(project_id))
+
+    def tokens_before_regenerates(self, project_id: str, environment_id: str) -> list[EnvironmentListItem]:
+        """The project's list as it was before this operation's first regenerate in it: one
+        best-effort read (one attempt, see ``list_environments``) per project and operation.
+        Kept under a key of its own that no regenerate or deploy invalidates, which is right for
+        what it is read for (the token an environment holds before *its* regenerate): each
+        environment is regenerated at most once per operation, and another's regenerate or a
+        deploy leaves its token as it was."""
+        key = (self.client.base_url, canon_uuid(project_id), "before-regenerates")
+        if self.ledger.minted(project_id, environment_id):
+            self.list_cache.invalidate(key)  # regenerated already in this process: read it anew
+        return self.list_cache.get(key, lambda: self.client.list_environments(project_id, best_effort=True))
 
 
 _PROCESS_STATE: Optional[ProcessState] = None

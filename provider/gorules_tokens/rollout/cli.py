@@ -21,8 +21,8 @@ from ..consumer_config import QUALIFIED_KEY, Consumer, ConsumersConfigError, par
 from ..errors import ConfigError, scrub
 from ..stack_outputs import consumer_fingerprints, missing_outputs, token_views
 from .pulumi_cli import CANCEL_GRACE_SECONDS, Engine, StackHandle, selected_stack
-from .report import EXIT_FAILED, EXIT_USAGE, FAILED, LOCKED, ConsumerStatus, Report, StackRun, StatusReport, TokenStatus
-from .run import ConsumerTarget, Options, Rollout
+from .report import EXIT_FAILED, EXIT_USAGE, LOCKED, ConsumerStatus, Report, StackRun, StatusReport, TokenStatus
+from .run import ConsumerTarget, Options, ProgramRefused, Rollout
 from .stacks import EngineError, StackMissingError, engine_message
 from .status import assess
 from . import pats
@@ -203,19 +203,10 @@ def rollout(args: argparse.Namespace, engine: Engine) -> int:
         return _finish(args, _rollout(token, targets, entries, options, args, engine))
     try:
         with RolloutLock(token.folder, token.name):
-            reading = _pats(token)
-            if reading.blocking:
-                report = Report(StackRun(token.name, FAILED, error="; ".join(reading.blocking) +
-                                         ": nothing was rotated"), pats=reading.as_json(),
-                                next_command=f"renew the PAT, set it in the token stack's config; then "
-                                             f"{_rerun(args)(options.rotate)}")
-                return _finish(args, report)
             logs = args.log_dir.resolve() if args.log_dir else logs_folder(token.folder, token.name)
             logs.mkdir(parents=True, exist_ok=True, mode=0o700)
             options = dataclasses.replace(options, logs=logs)
-            report = _rollout(token, targets, entries, options, args, engine)
-            report.pats = reading.as_json()
-            report.warnings.extend(reading.warnings)
+            report = _rollout(token, targets, entries, options, args, engine, pat_check=lambda: _pats(token))
     except RolloutBusyError as exc:
         report = Report(StackRun(token.name, LOCKED, error=f"{exc}; nothing was rotated by this one"),
                         next_command=f"wait for the other rollout to finish; then {_rerun(args)(options.rotate)}")
@@ -227,15 +218,17 @@ def _pats(token: StackHandle) -> pats.PatReading:
     try:
         reading = pats.read(token.config_all())
     except ConfigError as exc:
-        raise UsageError(exc.message) from None
+        raise ProgramRefused(exc.message) from None
     pats.record(token.folder, token.name, reading)
     return reading
 
 
 def _rollout(token: StackHandle, targets: list[ConsumerTarget], entries: list[str], options: Options,
-             args: argparse.Namespace, engine: Engine) -> Report:
+             args: argparse.Namespace, engine: Engine, pat_check: Optional[Callable[[], "pats.PatReading"]] = None
+             ) -> Report:
     try:
-        return Rollout(token, targets, entries, options, _say, _rerun(args), lambda: engine.interrupted).run()
+        return Rollout(token, targets, entries, options, _say, _rerun(args), lambda: engine.interrupted,
+                       pat_check=pat_check).run()
     except StackMissingError as exc:  # raised while reading, before anything changed
         raise UsageError(f"{QUALIFIED_KEY}: {exc}: create and configure it before the first rollout") from None
 

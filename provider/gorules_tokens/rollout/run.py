@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 from ..consumer_config import Consumer
 from ..deferral import DEFER_REDEPLOY_ENV
@@ -35,6 +35,9 @@ from .events import Steps
 from .report import (STALE_READ, AGENT_NOTE, EXTERNAL, FAILED, LOCKED, NOT_AFFECTED, NOT_RUN, OUT_OF_BAND_NOTE, UNVERIFIED,
                      UPDATED, WAITING, WOULD_UPDATE, INTERRUPTED, REFUSED, FailedEntry, Report, RotatedToken, StackRun)
 from .stacks import EngineError, Stack, StackLockedError, StackMissingError, TokenStack, engine_message
+
+if TYPE_CHECKING:
+    from .pats import PatReading
 from .status import CURRENT, STALE
 
 AGENT_TYPE = "deployment"
@@ -80,7 +83,8 @@ def _urn_list(failed: Mapping[str, str]) -> list[str]:
 class Rollout:
     def __init__(self, token_stack: TokenStack, targets: Sequence[ConsumerTarget], entries: Sequence[str],
                  options: Options, progress: Callable[[str], None], rerun: Callable[[Sequence[str]], str],
-                 interrupted: Callable[[], Optional[int]] = lambda: None) -> None:
+                 interrupted: Callable[[], Optional[int]] = lambda: None,
+                 pat_check: Optional[Callable[[], "PatReading"]] = None) -> None:
         self.token_stack = token_stack
         self.targets = list(targets)
         self.entries = list(entries)
@@ -90,6 +94,8 @@ class Rollout:
         self._rerun = rerun
         self._interrupted = interrupted
         self._killed: list[tuple[Stack, Path]] = []  # runs killed after the cancel's grace
+        # Reads each PAT's expiry (after the preview, before anything changes).
+        self._pat_check = pat_check
 
     def say(self, text: str) -> None:
         with self._say_lock:
@@ -305,7 +311,7 @@ class Rollout:
         return report
 
     def _next_command(self, report: Report) -> None:
-        if report.preview or not (report.failed or report.interrupted):
+        if report.preview or report.next_command or not (report.failed or report.interrupted):
             return
         if report.token_stack.outcome == REFUSED:
             report.next_command = f"fix what the preview names (`pulumi preview --stack {self.token_stack.name}` in " \
@@ -332,6 +338,15 @@ class Rollout:
         self.say(f"token stack {self.token_stack.name}: preview")
         would, preview_failed = self._preview(replace)
         self._check_interrupt()
+        if self._pat_check is not None and not self.options.preview:
+            reading = self._pat_check()
+            report.pats = reading.as_json()
+            report.warnings.extend(reading.warnings)
+            if reading.blocking:
+                report.token_stack.error = "; ".join(reading.blocking) + ": nothing was rotated"
+                report.next_command = "renew the PAT and set it in the token stack's config; then " + \
+                    self._rerun(self.options.rotate)
+                return
         refresh_failed: dict[str, str] = {}
         if self.options.refresh and not self.options.preview:
             refresh_failed = self._refresh(report)
