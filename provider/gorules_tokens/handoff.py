@@ -67,8 +67,9 @@ class HandoffServer:
         os.chmod(self.path, 0o600)
         self._socket.listen(128)
         self._held: list[tuple[str, socket.socket]] = []
+        self._arrived: set[str] = set()  # every id that connected, held or answered at once
         self._answer: Optional[Callable[[str], str]] = None
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -88,11 +89,20 @@ class HandoffServer:
             conn.close()
             return
         with self._lock:
+            self._arrived.add(who)
+            self._lock.notify_all()
             if self._answer is None:
                 self._held.append((who, conn))
                 return
             answer = self._answer
         self._send(conn, answer(who))
+
+    def arrived(self, timeout: float) -> frozenset[str]:
+        """The ids that reached the hand-off, after waiting up to ``timeout`` for one more."""
+        with self._lock:
+            known = len(self._arrived)
+            self._lock.wait_for(lambda: len(self._arrived) > known, timeout)
+            return frozenset(self._arrived)
 
     @staticmethod
     def _send(conn: socket.socket, answer: str) -> None:

@@ -67,3 +67,22 @@ def test_a_wait_is_bounded(tmp_path: Path) -> None:
     with pytest.raises(HandoffStopped, match="waited 0.5 s"):
         wait_for_release(False, server.env("web", timeout=0.5))
     server.close()
+
+
+def test_the_server_tells_who_reached_the_hand_off(tmp_path) -> None:
+    """What the rollout waits on before the regenerate (issue 24): every id that connected,
+    whether still held or answered at once."""
+    server = HandoffServer(tmp_path)
+    try:
+        assert server.arrived(timeout=0.05) == frozenset()
+        results: dict = {}
+        first = _waiting(server, "web", results)
+        assert server.arrived(timeout=5) == {"web"}
+        server.release()
+        first.join(5)
+        late = _waiting(server, "late", results)
+        late.join(5)
+        assert server.arrived(timeout=0.05) == {"web", "late"}
+        assert results == {"web": "go", "late": "go"}
+    finally:
+        server.close()

@@ -158,6 +158,7 @@ class FakeConsumer:
     fail: Optional[str] = None
     timed_out: bool = False
     during_up: Optional[Callable[[], None]] = None
+    starting: Optional[Callable[[], None]] = None  # its start-up, before it reaches the hand-off
     ups: int = 0
     last: Optional[datetime] = None
 
@@ -176,6 +177,8 @@ class FakeConsumer:
            log: Optional[Path] = None, timeout: Optional[float] = None, env: Optional[dict[str, str]] = None,
            on_event: Optional[Callable[[dict], None]] = None) -> Steps:
         self.ups += 1
+        if self.starting:
+            self.starting()
         if env:  # started early by the rollout: waits at the real hand-off, as TokenStackReference does
             try:
                 wait_for_release(False, env)

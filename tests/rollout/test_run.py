@@ -5,6 +5,7 @@ tests/e2e/test_rollout_failures.py."""
 from __future__ import annotations
 
 import signal
+import time
 from typing import Any, Optional
 
 from gorules_tokens.consumer_config import Consumer
@@ -233,6 +234,53 @@ def test_consumers_start_before_the_regenerate_and_read_only_after_the_checkpoin
     # A consumer without fingerprints may not wait at the hand-off: it runs after the up, as before.
     assert silent.ups == 1 and outcomes(report)["../legacy:legacy"] == "updated-unverified"
     assert any("1/1 rotated" in line for line in h.lines)
+
+
+def test_the_regenerate_waits_until_every_consumer_started_early_waits_at_the_hand_off() -> None:
+    """Issue 24: released into a start-up still running, a consumer's app waited for the rest of
+    it (16 consumers on two cores: 7.6 s of outage). Before the fix the token stack's up began
+    while the slow consumer was still starting."""
+    h = Harness()
+    order: list[str] = []
+    fast = h.consumer("fast", ("staging",))
+    slow = h.consumer("slow", ("staging",))
+    fast.starting = lambda: order.append("fast at the hand-off")
+    slow.starting = lambda: (time.sleep(0.6), order.append("slow at the hand-off"))
+    h.token.on_up = lambda: order.append("token stack up")
+    report = h.run(rotate=("staging",))
+    assert report.exit_code == 0, report.lines()
+    assert order.index("slow at the hand-off") < order.index("token stack up")
+    assert order.index("fast at the hand-off") < order.index("token stack up")
+    assert any(line.startswith("consumers: 2/2 waiting at the hand-off after") for line in h.lines), h.lines
+    assert {fast.held["staging"], slow.held["staging"]} == {h.token.fingerprints["staging"]}
+
+
+def test_a_consumer_that_never_reaches_the_hand_off_delays_the_regenerate_only_up_to_the_bound(monkeypatch) -> None:
+    from gorules_tokens.rollout import run as run_module
+
+    monkeypatch.setattr(run_module, "READY_WAIT", 0.5)
+    h = Harness()
+    order: list[str] = []
+    late = h.consumer("late", ("staging",))
+    late.starting = lambda: (time.sleep(2.0), order.append("late at the hand-off"))
+    h.token.on_up = lambda: order.append("token stack up")
+    report = h.run(rotate=("staging",))
+    assert order == ["token stack up", "late at the hand-off"]
+    assert any("0/1 waiting at the hand-off" in line and "1 still starting" in line for line in h.lines), h.lines
+    # Late, it still gets the live token: the release is answered to whoever comes after it.
+    assert report.exit_code == 0, report.lines()
+    assert late.held["staging"] == h.token.fingerprints["staging"]
+
+
+def test_an_interrupt_while_the_consumers_start_rotates_nothing() -> None:
+    h = Harness()
+    web = h.consumer("web", ("staging",))
+    before = dict(h.token.fingerprints)
+    web.starting = lambda: (setattr(h, "signal", signal.SIGINT), time.sleep(0.5))
+    report = h.run(rotate=("staging",))
+    assert h.token.fingerprints == before and not [c for c in h.token.calls if c[0] == "up"]
+    assert report.exit_code == 130 and outcomes(report) == {"../web:web": "not-run"}
+    assert web.held["staging"] == before["staging"]
 
 
 def test_a_failed_token_stack_update_stops_the_waiting_consumers_without_changes() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +44,29 @@ class EarlyStart:
         self._futures = [self._pool.submit(update, target, status, self._live,
                                            self._server.env(target.consumer.label, wait_timeout))
                          for target, status in self.targets]
+
+    def wait_ready(self, timeout: float, check_interrupt: Callable[[], None], say: Callable[[str], None]) -> None:
+        """Holds the regenerate until every consumer started early waits at the hand-off (or has
+        ended without reaching it), up to ``timeout``. Their start-ups then share the cores
+        while the old token is still live; released into a start-up still running, a consumer's
+        app waits for the rest of it (measured: 16 consumers, two cores, 7.6 s of outage).
+        A consumer slower than ``timeout`` only costs its app that outage again, so the
+        rollout goes on and says so."""
+        if self._server is None:
+            return
+        began = time.monotonic()
+        labels = {target.consumer.label for target, _status in self.targets}
+        while True:
+            check_interrupt()
+            arrived = self._server.arrived(timeout=0.25) & labels
+            ended = sum(1 for (target, _status), f in zip(self.targets, self._futures)
+                        if f.done() and target.consumer.label not in arrived)
+            waited = time.monotonic() - began
+            if len(arrived) + ended >= len(self.targets) or waited >= timeout:
+                break
+        missing = len(self.targets) - len(arrived) - ended
+        say(f"consumers: {len(arrived)}/{len(self.targets)} waiting at the hand-off after {waited:.1f} s"
+            + (f"; {missing} still starting, going on without waiting for them" if missing else ""))
 
     def _live(self) -> Mapping[str, TokenView]:
         """The tokens a finished consumer is judged by: known once the token stack was read."""

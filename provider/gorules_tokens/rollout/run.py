@@ -45,6 +45,9 @@ AGENT_TYPE = "deployment"
 CONVERGENCE_ROUNDS = 1
 # How long a consumer started early waits at the hand-off without --consumer-timeout.
 DEFAULT_WAIT = 600.0
+# How long the regenerate waits for the consumers started early to reach the hand-off: 16 took
+# about 15 s on two cores (bench/rollout.py); past this the rollout goes on without the slow ones.
+READY_WAIT = 120.0
 # The token stack's first up (and its repair) deploy no release: Agents switch in the switch up,
 # after the hand-off, so apps holding {new, previous} never see a refusal.
 DEFER = {DEFER_REDEPLOY_ENV: "1"}
@@ -360,6 +363,8 @@ class Rollout:
         watch = CheckpointWatch(len(would), self.say, early.release if early.targets else None, self.token_stack.name)
         started = time.monotonic()
         try:
+            early.wait_ready(READY_WAIT, self._check_interrupt, self.say)
+            started = time.monotonic()
             steps, error = self._up(replace, before, watch)
         except BaseException as exc:
             early.stop("the rollout was interrupted" if isinstance(exc, Interrupted) else "the token stack's update failed")
