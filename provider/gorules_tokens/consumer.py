@@ -22,8 +22,11 @@ from typing import Optional
 import pulumi
 
 from .fingerprint import fingerprint
-from .handoff import HandoffStopped, wait_for_release
+from .handoff import HandoffStopped, wait_for_release, will_wait
 from .stack_outputs import ACCESS_TOKENS, BRMS_URLS, CONSUMER_FINGERPRINTS, PREVIOUS_ACCESS_TOKENS
+
+# The engine's own invoke behind a StackReference: reads another stack's outputs, adds nothing.
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 
 
 class TokenStackReference:
@@ -32,6 +35,8 @@ class TokenStackReference:
     def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         # Started early by a rollout, this update waits here, before the token stack is read,
         # until the rollout says the new tokens are written (gorules_tokens.handoff).
+        if will_wait(pulumi.runtime.is_dry_run()):
+            _warm_up(name)
         try:
             wait_for_release(pulumi.runtime.is_dry_run())
         except HandoffStopped as exc:
@@ -72,6 +77,16 @@ class TokenStackReference:
         pulumi.export(CONSUMER_FINGERPRINTS, {
             entry: pulumi.Output.unsecret(token.apply(fingerprint)) for entry, token in self._handed.items()
         })
+
+
+def _warm_up(name: str) -> None:
+    """Reads the token stack once while its old tokens are still live, and drops what it read.
+
+    The CLI derives a stack's secrets key from the passphrase the first time it decrypts that
+    stack (a deliberately slow key derivation, about 0.3 s of CPU) and keeps it for the process;
+    done here, the read after the hand-off only decrypts. With many consumers released at once
+    on few cores, that CPU would otherwise be spent while their apps hold a dead token."""
+    pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": name})
 
 
 def _pick(values: dict, entry: str, output: str) -> str:

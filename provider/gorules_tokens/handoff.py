@@ -34,11 +34,16 @@ class HandoffStopped(RuntimeError):
     """The rollout stopped this consumer before it read anything; nothing was changed."""
 
 
+def will_wait(dry_run: bool, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``wait_for_release`` blocks: only in an update a rollout started early."""
+    return bool(environ.get(HANDOFF_ENV)) and not dry_run
+
+
 def wait_for_release(dry_run: bool, environ: Mapping[str, str] = os.environ) -> None:
     """Blocks until the rollout that started this program releases it (a no-op otherwise)."""
-    path = environ.get(HANDOFF_ENV)
-    if not path or dry_run:
+    if not will_wait(dry_run, environ):
         return
+    path = environ[HANDOFF_ENV]
     timeout = float(environ.get(HANDOFF_TIMEOUT_ENV) or DEFAULT_TIMEOUT)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:

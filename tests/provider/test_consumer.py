@@ -1,14 +1,19 @@
 """`TokenStackReference` under the SDK's mocks: the previous token of an entry, secret, from
-token stacks that export it and from earlier ones that do not; never in the fingerprints."""
+token stacks that export it and from earlier ones that do not; never in the fingerprints; and
+the early read of a consumer a rollout started before the regenerate."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import threading
+from pathlib import Path
+
 import pulumi
 import pytest
 
-from gorules_tokens.consumer import TokenStackReference
+from gorules_tokens.consumer import READ_STACK_OUTPUTS, TokenStackReference
+from gorules_tokens.handoff import HANDOFF_ENV, HandoffServer
 from gorules_tokens.fingerprint import fingerprint
 
 CURRENT = {"production": "envtok_current_prod_1234", "staging": "envtok_current_stage_1234"}
@@ -18,20 +23,29 @@ PREVIOUS = {"production": "envtok_previous_prod_1234"}  # staging is a brms envi
 class TokenStackMocks(pulumi.runtime.Mocks):
     """The token stack as a StackReference reads it: its outputs, and which are secret."""
 
-    def __init__(self, outputs: dict[str, Any]) -> None:
+    def __init__(self, outputs: dict[str, Any], server: "HandoffServer | None" = None) -> None:
         self.outputs = outputs
+        self.server = server
+        self.seen: list[tuple[str, str, int]] = []  # (what, stack, consumers at the hand-off then)
+
+    def _at_handoff(self) -> int:
+        return len(self.server.arrived(0)) if self.server else 0
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):  # type: ignore[override]
         assert args.typ == "pulumi:pulumi:StackReference"
+        self.seen.append(("reference", args.name, self._at_handoff()))
         secret = [name for name in ("accessTokens", "previousAccessTokens") if name in self.outputs]
         return args.name, {"name": args.name, "outputs": self.outputs, "secretOutputNames": secret}
 
     def call(self, args: pulumi.runtime.MockCallArgs):  # type: ignore[override]
-        return {}
+        self.seen.append((args.token, args.args.get("name", ""), self._at_handoff()))
+        return {"outputs": self.outputs}
 
 
-def use(outputs: dict[str, Any]) -> None:
-    pulumi.runtime.set_mocks(TokenStackMocks(outputs), project="consumer", stack="dev", preview=False)
+def use(outputs: dict[str, Any], server: "HandoffServer | None" = None, preview: bool = False) -> TokenStackMocks:
+    mocks = TokenStackMocks(outputs, server)
+    pulumi.runtime.set_mocks(mocks, project="consumer", stack="dev", preview=preview)
+    return mocks
 
 
 async def settled(output: pulumi.Output[Any]) -> tuple[Any, bool]:
@@ -102,3 +116,37 @@ def test_the_previous_token_stays_out_of_the_exported_fingerprints(new_token_sta
         assert fingerprint(await previous.future()) != fingerprint(CURRENT["production"])
 
     return pulumi.Output.from_input(check())
+
+
+STACK = "organization/gorules-tokens/prod"
+
+
+def test_a_consumer_started_early_reads_the_token_stack_before_it_waits(tmp_path: Path, monkeypatch) -> None:
+    # The first read of a stack is what costs CPU (its secrets key is derived then); done while
+    # the consumer waits, its app's outage after the release is only the second, cheap read.
+    server = HandoffServer(tmp_path)
+    for name, value in server.env("web", timeout=30).items():
+        monkeypatch.setenv(name, value)
+    mocks = use(NEW_STACK, server)
+
+    def release_when_waiting() -> None:
+        while not server.arrived(5):
+            pass
+        server.release()
+
+    releaser = threading.Thread(target=release_when_waiting)
+    releaser.start()
+    pulumi.runtime.test(lambda: TokenStackReference(STACK))()
+    releaser.join(5)
+    server.close()
+    assert mocks.seen == [(READ_STACK_OUTPUTS, STACK, 0), ("reference", STACK, 1)]
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["by hand", "preview"])
+def test_no_early_read_where_nothing_waits(tmp_path: Path, monkeypatch, preview: bool) -> None:
+    monkeypatch.delenv(HANDOFF_ENV, raising=False)
+    if preview:
+        monkeypatch.setenv(HANDOFF_ENV, str(tmp_path / "none.sock"))  # a rollout's dry run never waits
+    mocks = use(NEW_STACK, preview=preview)
+    pulumi.runtime.test(lambda: TokenStackReference(STACK))()
+    assert [what for what, _stack, _n in mocks.seen] == ["reference"]

@@ -237,9 +237,8 @@ def test_consumers_start_before_the_regenerate_and_read_only_after_the_checkpoin
 
 
 def test_the_regenerate_waits_until_every_consumer_started_early_waits_at_the_hand_off() -> None:
-    """Issue 24: released into a start-up still running, a consumer's app waited for the rest of
-    it (16 consumers on two cores: 7.6 s of outage). Before the fix the token stack's up began
-    while the slow consumer was still starting."""
+    """Issue 24: released into a start-up still running, a consumer's app waits for the rest of
+    it. Before the fix the token stack's up began while the slow consumer was still starting."""
     h = Harness()
     order: list[str] = []
     fast = h.consumer("fast", ("staging",))

@@ -49,7 +49,9 @@ class EarlyStart:
         """Holds the regenerate until every consumer started early waits at the hand-off (or has
         ended without reaching it), up to ``timeout``. Their start-ups then share the cores
         while the old token is still live; released into a start-up still running, a consumer's
-        app waits for the rest of it (measured: 16 consumers, two cores, 7.6 s of outage).
+        app waits for the rest of it (a slow program, a loaded machine, more consumers than
+        the token stack's preview gives time to start; in the quiet bench every consumer was
+        waiting already, so there it changes nothing).
         A consumer slower than ``timeout`` only costs its app that outage again, so the
         rollout goes on and says so."""
         if self._server is None:
