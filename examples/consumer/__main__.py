@@ -6,7 +6,8 @@ from app_config import AppConfigFile
 from gorules_tokens.consumer import TokenStackReference
 
 config = pulumi.Config()
-tokens = TokenStackReference(config.require("tokenStack"))
+# AppConfigFile is a dynamic resource: its provider starts while a rollout holds this update.
+tokens = TokenStackReference(config.require("tokenStack"), start_providers=["pulumi-python"])
 environment = config.require("environment")
 
 app_file = AppConfigFile(

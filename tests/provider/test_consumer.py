@@ -9,10 +9,11 @@ from typing import Any
 import threading
 from pathlib import Path
 
+import grpc
 import pulumi
 import pytest
 
-from gorules_tokens.consumer import READ_STACK_OUTPUTS, TokenStackReference
+from gorules_tokens.consumer import READ_STACK_OUTPUTS, START_PROVIDER_FUNCTION, TokenStackReference
 from gorules_tokens.handoff import HANDOFF_ENV, HandoffServer
 from gorules_tokens.fingerprint import fingerprint
 
@@ -39,7 +40,22 @@ class TokenStackMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):  # type: ignore[override]
         self.seen.append((args.token, args.args.get("name", ""), self._at_handoff()))
+        if args.token != READ_STACK_OUTPUTS:
+            raise NoSuchFunction(args.token)
         return {"outputs": self.outputs}
+
+
+class NoSuchFunction(grpc.RpcError):
+    """How the engine answers an invoke of a function the provider lacks: a gRPC error."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNKNOWN
+
+    def details(self) -> str:
+        return f"invocation of {self.token} returned an error: Invoke is not implemented by the dynamic provider"
 
 
 def use(outputs: dict[str, Any], server: "HandoffServer | None" = None, preview: bool = False) -> TokenStackMocks:
@@ -121,9 +137,11 @@ def test_the_previous_token_stays_out_of_the_exported_fingerprints(new_token_sta
 STACK = "organization/gorules-tokens/prod"
 
 
-def test_a_consumer_started_early_reads_the_token_stack_before_it_waits(tmp_path: Path, monkeypatch) -> None:
-    # The first read of a stack is what costs CPU (its secrets key is derived then); done while
-    # the consumer waits, its app's outage after the release is only the second, cheap read.
+def test_a_consumer_started_early_reads_the_token_stack_and_starts_its_providers_before_it_waits(
+        tmp_path: Path, monkeypatch) -> None:
+    # The first read of a stack is what costs CPU (its secrets key is derived then), and so does
+    # a provider's process start; done while the consumer waits, its app's outage after the
+    # release is only the second, cheap read and the resource's own update.
     server = HandoffServer(tmp_path)
     for name, value in server.env("web", timeout=30).items():
         monkeypatch.setenv(name, value)
@@ -136,10 +154,11 @@ def test_a_consumer_started_early_reads_the_token_stack_before_it_waits(tmp_path
 
     releaser = threading.Thread(target=release_when_waiting)
     releaser.start()
-    pulumi.runtime.test(lambda: TokenStackReference(STACK))()
+    pulumi.runtime.test(lambda: TokenStackReference(STACK, start_providers=["pulumi-python"]))()
     releaser.join(5)
     server.close()
-    assert mocks.seen == [(READ_STACK_OUTPUTS, STACK, 0), ("reference", STACK, 1)]
+    assert mocks.seen == [(READ_STACK_OUTPUTS, STACK, 0), (f"pulumi-python:{START_PROVIDER_FUNCTION}", "", 0),
+                          ("reference", STACK, 1)]
 
 
 @pytest.mark.parametrize("preview", [False, True], ids=["by hand", "preview"])
@@ -148,5 +167,5 @@ def test_no_early_read_where_nothing_waits(tmp_path: Path, monkeypatch, preview:
     if preview:
         monkeypatch.setenv(HANDOFF_ENV, str(tmp_path / "none.sock"))  # a rollout's dry run never waits
     mocks = use(NEW_STACK, preview=preview)
-    pulumi.runtime.test(lambda: TokenStackReference(STACK))()
+    pulumi.runtime.test(lambda: TokenStackReference(STACK, start_providers=["pulumi-python"]))()
     assert [what for what, _stack, _n in mocks.seen] == ["reference"]
