@@ -62,11 +62,15 @@ def _phase(run: Run) -> dict[str, Optional[float]]:
     }
 
 
-def _consumer_split(run: Run) -> tuple[float, float]:
-    """Median over a run's consumers: its start → its app's recovery, and the recovery → its end."""
-    to_back = [a["t_app_back"] - a["t_started"] for a in run["apps"]]
-    after = [a["t_done"] - a["t_app_back"] for a in run["apps"]]
-    return statistics.median(to_back), statistics.median(after)
+def _consumer_split(run: Run) -> tuple[Optional[float], Optional[float]]:
+    """Median over a run's consumers: its start → its app's recovery, and the recovery → its end.
+
+    An app that made no call while its token was dead saw no outage and has no recovery time.
+    """
+    seen = [a for a in run["apps"] if a["t_app_back"] is not None]
+    to_back = [a["t_app_back"] - a["t_started"] for a in seen]
+    after = [a["t_done"] - a["t_app_back"] for a in seen]
+    return _median(to_back), _median(after)
 
 
 def summary_table(groups: dict[tuple[int, int], list[Run]]) -> list[str]:
@@ -116,7 +120,8 @@ def phases_table(groups: dict[tuple[int, int], list[Run]]) -> list[str]:
     split = {key: [_consumer_split(r) for r in runs] for key, runs in groups.items()}
     for i, name in enumerate(("per consumer: its start → its app answers 200",
                               "per consumer: its app answers 200 → its end")):
-        out.append(f"| {name} | " + " | ".join(f"{_median(s[i] for s in split[key]):.1f}" for key in keys) + " |")
+        cells = [_median(s[i] for s in split[key]) for key in keys]
+        out.append(f"| {name} | " + " | ".join("–" if v is None else f"{v:.1f}" for v in cells) + " |")
     return out
 
 

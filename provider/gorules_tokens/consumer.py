@@ -98,7 +98,8 @@ def _warm_up(name: str, packages: Sequence[str]) -> None:
     one read of the token stack, dropped at once, leaves only a cheap decrypt for after the
     hand-off. A provider's plugin is a process of its own, started at its first use: an invoke
     of a function it does not have starts it, and the resources that follow reuse it (measured
-    with the example consumer, 8 at once on 2 cores: longest outage 2.4 s without, 0.95 s with)."""
+    with the example consumer on 2 cores, medians of 3 runs, longest outage without → with:
+    1 consumer 0.3 → 0.1 s, 4 at once 1.3 → 0.7 s, 8 at once 2.4 → 2.3 s)."""
     pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": name})
     for package in packages:
         try:
