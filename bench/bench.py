@@ -45,7 +45,7 @@ sys.path[:0] = [str(BENCH), str(REPO), str(REPO / "tests")]
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from localbrms.testing import LocalBRMSServer  # noqa: E402
+from gorules_tokens_localbrms.testing import LocalBRMSServer  # noqa: E402
 from procmon import run_measured  # noqa: E402
 from support.engine import EngineEnv, prepare_workspace, pulumi_bin_dir  # noqa: E402
 from tokenstack.stackfile import set_object_config  # noqa: E402

@@ -45,7 +45,7 @@ REPO = BENCH.parent
 sys.path[:0] = [str(BENCH), str(REPO), str(REPO / "tests"), str(REPO / "examples" / "consumer")]
 
 from app_loop import AppLoop  # noqa: E402
-from localbrms.testing import LocalBRMSServer  # noqa: E402
+from gorules_tokens_localbrms.testing import LocalBRMSServer  # noqa: E402
 from support.brms import TokenStack, config_entry, new_token_stack  # noqa: E402
 from support.engine import EngineEnv, pulumi_bin_dir  # noqa: E402
 from support.rollout import ConsumerStack, declare_consumers, gorules_tokens, gorules_tokens_command, \
@@ -149,7 +149,7 @@ def waiting_memory(engine: EngineEnv, brms: LocalBRMSServer, fleet: Fleet, out_d
                    ) -> dict[str, Any]:
     """Memory of consumers waiting at the hand-off: the regenerate is held `hold_s` seconds by a
     localbrms delay, and the consumers' processes are measured while they all wait."""
-    from localbrms import testing
+    from gorules_tokens_localbrms import testing
 
     fleet.rotation += 1
     fleet.configure()

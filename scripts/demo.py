@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(CONSUMER))
 
 from app_loop import AppLoop  # noqa: E402
-from localbrms.testing import LocalBRMSServer  # noqa: E402
+from gorules_tokens_localbrms.testing import LocalBRMSServer  # noqa: E402
 from tokenstack.stackfile import set_object_config  # noqa: E402
 
 STACK = "demo"

@@ -29,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/, for `support`
 
-from localbrms.testing import LocalBRMSServer  # noqa: E402
+from gorules_tokens_localbrms.testing import LocalBRMSServer  # noqa: E402
 from support.brms import env_by_name, new_token_stack  # noqa: E402
 from support.engine import EngineEnv, pulumi_bin_dir  # noqa: E402
 

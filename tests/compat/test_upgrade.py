@@ -20,8 +20,8 @@ import httpx
 import pytest
 from pulumi import automation as auto
 
-from localbrms.store import Store
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.store import Store
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support.brms import TOKEN_STACK_FILES, TokenStack, evaluate, quiet, stack_resources
 from support.engine import REPO_ROOT, EngineEnv, create_stack, prepare_workspace
 

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support.brms import live_token
 
 REPO = Path(__file__).resolve().parents[2]

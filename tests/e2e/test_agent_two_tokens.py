@@ -28,7 +28,7 @@ import httpx
 import pytest
 from pulumi import automation as auto
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support.brms import TokenStack, config_entry, quiet
 from support.rollout import CONSUMER_PROGRAM, ConsumerStack, new_consumer
 

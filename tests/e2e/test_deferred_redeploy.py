@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gorules_tokens.deferral import DEFER_REDEPLOY_ENV, DEFERRED
-from localbrms.testing import DEPLOY_ROUTE, REGENERATE_ROUTE
+from gorules_tokens_localbrms.testing import DEPLOY_ROUTE, REGENERATE_ROUTE
 from support.brms import config_entry
 from support.plans import assert_empty_plan
 

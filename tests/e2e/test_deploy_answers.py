@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from localbrms.testing import DEPLOY_ROUTE
+from gorules_tokens_localbrms.testing import DEPLOY_ROUTE
 from support.brms import config_entry, env_by_name, evaluate
 
 pytestmark = pytest.mark.engine

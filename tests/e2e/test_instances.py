@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from localbrms.testing import DEPLOY_ROUTE, ENVIRONMENTS_ROUTE, REGENERATE_ROUTE, LocalBRMSServer
+from gorules_tokens_localbrms.testing import DEPLOY_ROUTE, ENVIRONMENTS_ROUTE, REGENERATE_ROUTE, LocalBRMSServer
 from support import plans, state
 from support.brms import TokenStack, config_entry, env_by_name, evaluate, live_token, quiet
 

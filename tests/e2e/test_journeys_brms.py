@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support.brms import config_entry, env_by_name, evaluate, live_token, quiet, stack_resources
 from support.ingress import Ingress
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from localbrms.testing import REGENERATE_ROUTE
+from gorules_tokens_localbrms.testing import REGENERATE_ROUTE
 from support import plans, state
 from support.brms import evaluate, live_token, stack_resources
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localbrms.testing import ENVIRONMENTS_ROUTE, REGENERATE_ROUTE
+from gorules_tokens_localbrms.testing import ENVIRONMENTS_ROUTE, REGENERATE_ROUTE
 from support import plans
 from support.brms import config_entry, env_by_name, evaluate, live_token, requests_made
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support import plans, state
 from support.brms import env_by_name, evaluate, requests_made
 from support.engine import REPO_ROOT, EngineEnv
@@ -59,6 +59,16 @@ def project(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run(sys.executable, "-m", "pip", "--python", "venv/bin/python", "install", "--quiet", "--no-compile",
         "--disable-pip-version-check", "-c", str(REPO_ROOT / "requirements.txt"), f"./{wheel.name}", cwd=folder)
     return folder
+
+
+def test_wheel_installs_only_top_level_packages_of_its_own_name(wheel: Path) -> None:
+    """Issue 26, item 7: the local BRMS landed as a generic top-level `localbrms` in every
+    user's environment, beside their own modules."""
+    with zipfile.ZipFile(wheel) as archive:
+        tops = {name.split("/")[0] for name in archive.namelist()}
+        entry_points = next(archive.read(n).decode() for n in archive.namelist() if n.endswith("entry_points.txt"))
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"gorules_tokens", "gorules_tokens_localbrms"}
+    assert "gorules-tokens-localbrms = gorules_tokens_localbrms.cli:main" in entry_points
 
 
 def test_wheel_ships_the_package_typed_with_ranges(wheel: Path) -> None:

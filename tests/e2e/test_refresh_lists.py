@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from localbrms.testing import ENVIRONMENTS_ROUTE
+from gorules_tokens_localbrms.testing import ENVIRONMENTS_ROUTE
 from support.brms import config_entry
 
 pytestmark = pytest.mark.engine

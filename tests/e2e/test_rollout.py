@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from localbrms import testing
+from gorules_tokens_localbrms import testing
 from support.brms import config_entry, requests_made
 from support.engine import prepare_workspace
 from support.plans import assert_empty_plan

@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 from pulumi import automation as auto
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support.brms import config_entry
 from support.rollout import CONSUMER_PROGRAM, declare_consumers, gorules_tokens, new_consumer
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from localbrms import testing
+from gorules_tokens_localbrms import testing
 from support.brms import config_entry, requests_made
 from support.engine import REPO_ROOT, prepare_workspace
 from support.rollout import (ConsumerStack, declare_consumers, gorules_tokens, new_consumer, run_command_line,

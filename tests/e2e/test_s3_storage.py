@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support.brms import config_entry, evaluate
 from support.s3 import S3Server
 

@@ -16,7 +16,7 @@ import httpx
 import jsonschema
 import pytest
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from localbrms.testing import ENVIRONMENTS_ROUTE, REGENERATE_ROUTE, LocalBRMSServer
+from gorules_tokens_localbrms.testing import ENVIRONMENTS_ROUTE, REGENERATE_ROUTE, LocalBRMSServer
 
 if TYPE_CHECKING:
     from conftest import Demo

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from localbrms.testing import LocalBRMSError, LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSError, LocalBRMSServer
 
 ITEM_KEYS = {"id", "note", "permissions", "allProjects", "projects", "user", "createdAt", "updatedAt", "expiresAt"}
 PATS = "/api/personal-access-tokens"

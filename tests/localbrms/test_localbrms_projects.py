@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 
 
 def _key() -> str:

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from localbrms import release_zip
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms import release_zip
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support.s3 import S3Server
 
 PATH = "gorules/prod"  # the Deployment's "Path" inside the bucket
@@ -286,8 +286,8 @@ def test_views_never_show_the_secret_key_and_bad_configurations_name_the_field(
 
 def test_the_cli_points_a_deployment_at_a_bucket(tmp_path: Path, s3: S3Server, bucket: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """`python -m localbrms deployment` then `seed` on the same file: the seed's deploy lands in S3."""
-    from localbrms.cli import main
+    """`python -m gorules_tokens_localbrms deployment` then `seed` on the same file: the seed's deploy lands in S3."""
+    from gorules_tokens_localbrms.cli import main
 
     db = tmp_path / "cli.db"
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)

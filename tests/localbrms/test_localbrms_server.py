@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from localbrms.testing import REGENERATE_ROUTE, LocalBRMSError, LocalBRMSServer, run_server
+from gorules_tokens_localbrms.testing import REGENERATE_ROUTE, LocalBRMSError, LocalBRMSServer, run_server
 
 
 def test_restart_keeps_data(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from localbrms import release_zip
-from localbrms.object_storage import S3Location, StorageConfigError
+from gorules_tokens_localbrms import release_zip
+from gorules_tokens_localbrms.object_storage import S3Location, StorageConfigError
 
 GRAPH = {"contentType": "application/vnd.gorules.decision", "nodes": [], "edges": []}
 CONFIG = {"version": "1", "project": {"id": "p-id", "key": "p-key"}, "accessTokens": ["t1", "t2"],

@@ -8,7 +8,7 @@ import pytest
 from gorules_tokens.process import ProcessState
 from gorules_tokens.provider import EnvironmentTokenProvider
 from gorules_tokens.retry import RetryPolicy
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support.provider_calls import checked_props
 
 POLL_S = 3.0

@@ -14,9 +14,9 @@ import pytest
 
 from gorules_tokens.deferral import DEFER_REDEPLOY_ENV, DEFERRED, redeploy_deferred
 from gorules_tokens.plan import plan, redeploy_pending
-from localbrms.testing import DEPLOY_ROUTE as DEPLOY
-from localbrms.testing import ENVIRONMENTS_ROUTE as ENVIRONMENTS
-from localbrms.testing import REGENERATE_ROUTE as REGENERATE
+from gorules_tokens_localbrms.testing import DEPLOY_ROUTE as DEPLOY
+from gorules_tokens_localbrms.testing import ENVIRONMENTS_ROUTE as ENVIRONMENTS
+from gorules_tokens_localbrms.testing import REGENERATE_ROUTE as REGENERATE
 from support.live_provider import brms, live_brms, make_live_provider, seeded  # noqa: F401 (fixtures)
 from support.provider_calls import checked_props
 

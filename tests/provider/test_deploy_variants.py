@@ -16,8 +16,8 @@ import pytest
 from support.live_provider import admin, brms, live_brms, make_live_provider, seeded  # noqa: F401 (fixtures)
 from support.provider_calls import checked_props
 
-from localbrms.testing import DEPLOY_ROUTE as DEPLOY
-from localbrms.testing import ENVIRONMENTS_ROUTE as ENVIRONMENTS
+from gorules_tokens_localbrms.testing import DEPLOY_ROUTE as DEPLOY
+from gorules_tokens_localbrms.testing import ENVIRONMENTS_ROUTE as ENVIRONMENTS
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -17,9 +17,9 @@ from gorules_tokens.fingerprint import fingerprint
 from support.live_provider import admin, brms, live_brms, make_live_provider, seeded  # noqa: F401 (fixtures)
 from support.provider_calls import checked_props, read_in_threads
 
-from localbrms.testing import DEPLOY_ROUTE as DEPLOY
-from localbrms.testing import ENVIRONMENTS_ROUTE as ENVIRONMENTS
-from localbrms.testing import REGENERATE_ROUTE as REGENERATE
+from gorules_tokens_localbrms.testing import DEPLOY_ROUTE as DEPLOY
+from gorules_tokens_localbrms.testing import ENVIRONMENTS_ROUTE as ENVIRONMENTS
+from gorules_tokens_localbrms.testing import REGENERATE_ROUTE as REGENERATE
 
 pytestmark = pytest.mark.timeout(60)
 

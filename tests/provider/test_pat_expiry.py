@@ -27,7 +27,7 @@ from gorules_tokens.pat_expiry import (
 )
 from gorules_tokens.process import ProcessState
 from gorules_tokens.retry import RetryPolicy
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 PATS_ROUTE = "/api/personal-access-tokens"

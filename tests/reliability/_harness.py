@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import httpx
 from pulumi import automation as auto
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support.brms import TokenStack
 from support.ops import UpRun, run_up
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from reliability._harness import CLEAN_PROVIDER_ENV, Driver, Figures, LeakWatch, seed_project
 from reliability._suite_end import save
 from support.brms import new_token_stack

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import pytest
 from pulumi import automation as auto
 
-from localbrms.testing import ENVIRONMENTS_ROUTE, LocalBRMSServer, REGENERATE_ROUTE
+from gorules_tokens_localbrms.testing import ENVIRONMENTS_ROUTE, LocalBRMSServer, REGENERATE_ROUTE
 from reliability._harness import (
     Driver,
     KnownGap,

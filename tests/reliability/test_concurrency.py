@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from localbrms.testing import ENVIRONMENTS_ROUTE, REGENERATE_ROUTE
+from gorules_tokens_localbrms.testing import ENVIRONMENTS_ROUTE, REGENERATE_ROUTE
 from reliability._harness import (
     add_environments,
     by_status,

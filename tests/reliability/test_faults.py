@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from localbrms.testing import ENVIRONMENTS_ROUTE, REGENERATE_ROUTE
+from gorules_tokens_localbrms.testing import ENVIRONMENTS_ROUTE, REGENERATE_ROUTE
 from reliability._harness import (
     BlackHole,
     KnownGap,

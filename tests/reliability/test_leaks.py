@@ -12,7 +12,7 @@ import base64
 import dill
 import pytest
 
-from localbrms.testing import DEPLOY_ROUTE, REGENERATE_ROUTE
+from gorules_tokens_localbrms.testing import DEPLOY_ROUTE, REGENERATE_ROUTE
 from gorules_tokens.provider import EnvironmentTokenProvider
 from reliability._harness import by_status, entry, live_tokens, request_rows
 from support import state

@@ -102,6 +102,8 @@ class FakeTokenStack:
            log: Optional[Path] = None, timeout: Optional[float] = None, env: Optional[dict[str, str]] = None,
            on_event: Optional[Callable[[dict], None]] = None) -> Steps:
         self.calls.append(("up", {"replace": list(replace), "exclude": list(exclude)}))
+        if self.on_up:  # as it begins: the checkpoint below releases the waiting consumers at once
+            self.on_up()
         excluded = self._excluded(exclude)
         steps = Steps()
         if not (env or {}).get(DEFER_REDEPLOY_ENV):
@@ -123,8 +125,6 @@ class FakeTokenStack:
         emit({"summaryEvent": {"result": "failed" if steps.failed else "succeeded"}})
         for name in excluded:
             self.exported[name] = self.fingerprints[name]
-        if self.on_up:
-            self.on_up()
         steps.deferred = sorted(self.pending)
         if steps.failed:
             steps.result = "failed"

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from pulumi import automation as auto
 
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 from support import plans
 from support.engine import REPO_ROOT, EngineEnv, create_stack, prepare_workspace
 from support.ops import UpRun

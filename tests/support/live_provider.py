@@ -15,7 +15,7 @@ import pytest
 from gorules_tokens.process import ProcessState
 from gorules_tokens.provider import EnvironmentTokenProvider
 from gorules_tokens.retry import RetryPolicy
-from localbrms.testing import LocalBRMSServer
+from gorules_tokens_localbrms.testing import LocalBRMSServer
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from localbrms import release_zip
-from localbrms.testing import stop_process
+from gorules_tokens_localbrms import release_zip
+from gorules_tokens_localbrms.testing import stop_process
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
