@@ -39,7 +39,7 @@ EXIT_CODES = """exit codes:
            2 usage or config error, nothing changed; 3 an external consumer is stale;
            130 / 143 interrupted by SIGINT / SIGTERM (the report says how to finish)
   status:  0 every consumer current; 3 some consumer stale or unknown, or nothing deployed;
-           2 usage or config error; 1 error"""
+           2 usage or config error; 1 error; 130 / 143 interrupted by SIGINT / SIGTERM"""
 
 
 class UsageError(Exception):
