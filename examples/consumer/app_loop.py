@@ -44,10 +44,12 @@ class AppLoop:
     calls: list[tuple[float, int]] = field(default_factory=list)  # (time.time(), HTTP status or 0)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: Optional[threading.Thread] = None
+    _client: Optional[httpx.Client] = None  # the app's own, for its whole life
 
     def _call(self) -> int:
+        assert self._client is not None
         try:
-            return evaluate(self.config_path, {"weight": 3, "country": "US"}).status_code
+            return evaluate(self.config_path, {"weight": 3, "country": "US"}, self._client).status_code
         except (httpx.HTTPError, OSError, ValueError, KeyError):
             return 0  # no answer, or a config file being replaced: a failed call all the same
 
@@ -58,6 +60,7 @@ class AppLoop:
             self._stop.wait(max(0.0, self.interval - (time.time() - started)))
 
     def __enter__(self) -> AppLoop:
+        self._client = httpx.Client(timeout=10)
         self._thread = threading.Thread(target=self._run, name="app-loop", daemon=True)
         self._thread.start()
         return self
@@ -66,6 +69,8 @@ class AppLoop:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=15)
+        if self._client:
+            self._client.close()
 
     def outages(self) -> list[Outage]:
         found: list[Outage] = []

@@ -57,8 +57,9 @@ class CurrentTokenOnly(AppLoop):
     def _call(self) -> int:
         try:
             settings = json.loads(self.config_path.read_text())
-            return httpx.post(evaluate_url(settings), json={"context": CONTEXT},
-                              headers={"X-Access-Token": settings["accessToken"]}, timeout=10).status_code
+            assert self._client is not None
+            return self._client.post(evaluate_url(settings), json={"context": CONTEXT},
+                                     headers={"X-Access-Token": settings["accessToken"]}).status_code
         except (httpx.HTTPError, OSError, ValueError, KeyError):
             return 0
 

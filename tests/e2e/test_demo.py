@@ -41,8 +41,10 @@ def test_demo_runs_end_to_end_and_never_prints_a_token(pulumi_bin: Path, tmp_pat
     assert "status exit code 0" in output and "status exit code 3" in output
     assert re.search(r"old way: the app was down \d+\.\d s .*until this rollout ran the consumer", output)
     # The new way: a rollout, and the outage the app itself saw beside the rollout's window.
-    assert re.search(r"app-observed outage: the app was down \d+\.\d s \(\d+ failed calls of \d+\); "
-                     r"rollout window \d+\.\d s", output), output
+    # With the consumer started early the hand-off can beat the app's 100 ms call interval:
+    # then the app saw no failed call at all, and the demo says so.
+    assert re.search(r"app-observed outage: (the app was down \d+\.\d s \(\d+ failed calls of \d+\)"
+                     r"|the app never failed \(\d+ calls\)); rollout window \d+\.\d s", output), output
     assert pat not in output
     # localbrms tokens are 43 url-safe characters: none may appear in what the demo prints.
     assert not TOKEN_SHAPE.search(output)
